@@ -1,0 +1,687 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Threading;
+using VirtioBlk.Core.Abi;
+using VirtioBlk.Core.Interop;
+using VirtioBlk.Core.Native;
+
+namespace VirtioBlk.Core.Uring;
+
+/// <summary>
+/// One io_uring instance: its fd, the SQ/CQ mappings and the SQE array. Single-threaded: one thread prepares,
+/// submits and reaps. Disposing it while I/O is in flight cancels what can be cancelled and waits for every
+/// completion before anything is unmapped or any registered buffer is released.
+/// </summary>
+public sealed unsafe class IoUring : IDisposable
+{
+    private const int MaxProbeOps = 256;
+
+    private readonly SafeFileDescriptor _ringFd;
+    private readonly SafeMmapRegion? _sqMap;
+    private readonly SafeMmapRegion? _cqMap;   // null where IORING_FEAT_SINGLE_MMAP puts both rings in _sqMap
+    private readonly SafeMmapRegion? _sqesMap;
+    private readonly List<AlignedBuffer> _registeredBuffers = new();
+
+    // Pointers into the shared rings, resolved once from io_uring_params' offsets.
+    private readonly uint* _sqHead, _sqTail, _sqFlags, _sqDropped;
+    private readonly uint* _cqHead, _cqTail, _cqOverflow;
+    private readonly uint _sqMask, _cqMask;
+    private readonly byte* _sqes;
+    private readonly byte* _cqes;
+    private readonly int _sqeShift, _cqeShift;
+    private readonly bool _sqPoll;
+
+    private uint _sqeTail;      // next SQE slot to hand out (local, not yet visible to the kernel)
+    private uint _sqePublished; // SQ tail as last written to the shared ring
+    private long _inFlight;     // published SQEs whose CQE has not been reaped
+    private int _enterFd;       // the ring fd, or its registered index
+    private uint _enterFlags;   // IORING_ENTER_REGISTERED_RING once the ring fd is registered
+    private int _registeredFileCount;
+    private bool _disposed;
+
+    public IoUring(IoUringOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+        IoUringSetupFlags flags = options.EffectiveFlags;
+        Validate(options, flags);
+
+        IoUringParams p = default;
+        p.Flags = (uint)flags;
+        p.CqEntries = options.CompletionEntries;
+        p.SqThreadCpu = (uint)(options.SqThreadCpu ?? 0);
+        p.SqThreadIdle = options.SqThreadIdleMilliseconds;
+
+        _ringFd = new SafeFileDescriptor();
+        int fd = Sys.IoUringSetup(options.Entries, &p);
+        if (fd < 0)
+        {
+            Errno e = ErrnoText.Last();
+            _ringFd.Dispose();
+            throw new IoUringException(e, "io_uring_setup", DiagnoseSetup(e, options, flags));
+        }
+        _ringFd.SetFd(fd);
+        _enterFd = fd;
+
+        try
+        {
+            Features = (IoUringFeatures)p.Features;
+            SetupFlags = flags;
+            SqEntries = p.SqEntries;
+            CqEntries = p.CqEntries;
+            SqeSize = (flags & IoUringSetupFlags.Sqe128) != 0 ? IoUringConstants.Sqe128Size : IoUringConstants.SqeSize;
+            CqeSize = (flags & IoUringSetupFlags.Cqe32) != 0 ? IoUringConstants.Cqe32Size : IoUringConstants.CqeSize;
+            _sqeShift = SqeSize == 128 ? 7 : 6;
+            _cqeShift = CqeSize == 32 ? 5 : 4;
+            _sqPoll = (flags & IoUringSetupFlags.SqPoll) != 0;
+
+            nuint sqSize = p.SqOff.Array + p.SqEntries * sizeof(uint);
+            nuint cqSize = p.CqOff.Cqes + p.CqEntries * (uint)CqeSize;
+            if ((Features & IoUringFeatures.SingleMmap) != 0)
+            {
+                // One mapping serves both rings; it must be as large as the larger of the two.
+                _sqMap = SafeMmapRegion.Map(_ringFd, Math.Max(sqSize, cqSize), IoUringConstants.OffSqRing, "SQ/CQ rings");
+            }
+            else
+            {
+                _sqMap = SafeMmapRegion.Map(_ringFd, sqSize, IoUringConstants.OffSqRing, "SQ ring");
+                _cqMap = SafeMmapRegion.Map(_ringFd, cqSize, IoUringConstants.OffCqRing, "CQ ring");
+            }
+            _sqesMap = SafeMmapRegion.Map(_ringFd, p.SqEntries * (nuint)SqeSize, IoUringConstants.OffSqes, "SQE array");
+
+            byte* sq = _sqMap.Pointer;
+            byte* cq = (_cqMap ?? _sqMap).Pointer;
+            _sqHead = (uint*)(sq + p.SqOff.Head);
+            _sqTail = (uint*)(sq + p.SqOff.Tail);
+            _sqFlags = (uint*)(sq + p.SqOff.Flags);
+            _sqDropped = (uint*)(sq + p.SqOff.Dropped);
+            _sqMask = *(uint*)(sq + p.SqOff.RingMask);
+            _cqHead = (uint*)(cq + p.CqOff.Head);
+            _cqTail = (uint*)(cq + p.CqOff.Tail);
+            _cqOverflow = (uint*)(cq + p.CqOff.Overflow);
+            _cqMask = *(uint*)(cq + p.CqOff.RingMask);
+            _cqes = cq + p.CqOff.Cqes;
+            _sqes = _sqesMap.Pointer;
+
+            // The SQ index array maps ring slots to SQEs; an identity map set once means no per-I/O write to it.
+            uint* array = (uint*)(sq + p.SqOff.Array);
+            for (uint i = 0; i < p.SqEntries; i++)
+            {
+                array[i] = i;
+            }
+            _sqeTail = _sqePublished = *_sqTail;
+        }
+        catch
+        {
+            ReleaseNative();
+            throw;
+        }
+    }
+
+    public IoUringOptions Options { get; }
+
+    /// <summary>What the kernel reported in io_uring_params.features.</summary>
+    public IoUringFeatures Features { get; }
+
+    /// <summary>The flags the ring was created with.</summary>
+    public IoUringSetupFlags SetupFlags { get; }
+
+    public uint SqEntries { get; }
+
+    public uint CqEntries { get; }
+
+    /// <summary>64, or 128 with IORING_SETUP_SQE128.</summary>
+    public int SqeSize { get; }
+
+    /// <summary>16, or 32 with IORING_SETUP_CQE32.</summary>
+    public int CqeSize { get; }
+
+    /// <summary>Bytes a URING_CMD payload may use: 16 in a 64-byte SQE, 80 in a 128-byte one.</summary>
+    public int UringCmdCapacity => SqeSize - IoUringConstants.UringCmdOffset;
+
+    /// <summary>The ring's fd (for diagnostics; the ring owns it).</summary>
+    public int RingFd => _ringFd.Fd;
+
+    /// <summary>True once <see cref="TryRegisterRingFd"/> succeeded: io_uring_enter then skips the fd lookup.</summary>
+    public bool RingFdRegistered => (_enterFlags & (uint)IoUringEnterFlags.RegisteredRing) != 0;
+
+    /// <summary>SQEs published to the kernel whose completions have not been reaped.</summary>
+    public long InFlight => _inFlight;
+
+    /// <summary>SQEs handed out by <see cref="GetSqe"/> and not yet submitted.</summary>
+    public uint Unsubmitted => _sqeTail - _sqePublished;
+
+    /// <summary>Free SQ slots.</summary>
+    public uint SqSpaceLeft => SqEntries - (_sqeTail - Volatile.Read(ref *_sqHead));
+
+    /// <summary>CQEs the kernel could not post and dropped (zero with IORING_FEAT_NODROP unless memory ran out).</summary>
+    public uint CqOverflowCount => Volatile.Read(ref *_cqOverflow);
+
+    /// <summary>SQEs the kernel dropped as invalid.</summary>
+    public uint SqDroppedCount => Volatile.Read(ref *_sqDropped);
+
+    public int RegisteredBufferCount => _registeredBuffers.Count;
+
+    public int RegisteredFileCount => _registeredFileCount;
+
+    /// <summary>The next free SQE, or null when the SQ is full (submit, then reap). The caller fills it with a <see cref="Sqe"/> preparer.</summary>
+    public IoUringSqe* GetSqe()
+    {
+        // With SQPOLL the kernel thread advances the head concurrently; acquire pairs with its release store.
+        uint head = Volatile.Read(ref *_sqHead);
+        if (_sqeTail - head >= SqEntries)
+        {
+            return null;
+        }
+        var sqe = (IoUringSqe*)(_sqes + ((nuint)(_sqeTail & _sqMask) << _sqeShift));
+        _sqeTail++;
+        return sqe;
+    }
+
+    /// <summary>Like <see cref="GetSqe"/>, but a full SQ is an error (for callers that reap before they prepare).</summary>
+    public IoUringSqe* GetSqeOrThrow()
+    {
+        IoUringSqe* sqe = GetSqe();
+        if (sqe == null)
+        {
+            throw new InvalidOperationException($"The submission queue is full ({SqEntries} entries): submit and reap completions first.");
+        }
+        return sqe;
+    }
+
+    /// <summary>Submits every prepared SQE; returns how many the kernel took in this call.</summary>
+    public int Submit() => SubmitAndWait(0);
+
+    /// <summary>
+    /// Submits every prepared SQE and waits until at least <paramref name="waitNr"/> completions are available
+    /// (one io_uring_enter). Returns how many SQEs the kernel took; 0 when it answered EBUSY/EAGAIN because
+    /// completions must be reaped first.
+    /// </summary>
+    public int SubmitAndWait(uint waitNr)
+    {
+        ThrowIfDisposed();
+        uint toSubmit = Publish();
+        uint flags = _enterFlags;
+        if (waitNr > 0 || CqNeedsEnter())
+        {
+            flags |= (uint)IoUringEnterFlags.GetEvents;
+        }
+        if (_sqPoll)
+        {
+            // The SQ thread sets NEED_WAKEUP and then re-checks the tail before it sleeps; this full barrier orders
+            // our tail store before our flags load so that one of us always sees the other.
+            Interlocked.MemoryBarrier();
+            if ((Volatile.Read(ref *_sqFlags) & (uint)IoUringSqRingFlags.NeedWakeup) != 0)
+            {
+                flags |= (uint)IoUringEnterFlags.SqWakeup;
+            }
+            else if ((flags & (uint)IoUringEnterFlags.GetEvents) == 0)
+            {
+                return (int)toSubmit; // the awake SQ thread takes them without a syscall
+            }
+        }
+        else if (toSubmit == 0 && (flags & (uint)IoUringEnterFlags.GetEvents) == 0)
+        {
+            return 0;
+        }
+        return Enter(toSubmit, waitNr, flags, null, 0, "io_uring_enter");
+    }
+
+    /// <summary>Copies the next completion without a syscall and consumes it. False when the CQ is empty.</summary>
+    public bool TryPeekCompletion(out IoUringCqe cqe)
+    {
+        uint head = *_cqHead; // only this thread writes the head
+        // Acquire: the kernel writes the CQE, then store-releases the tail, so the CQE is complete once we see the tail.
+        uint tail = Volatile.Read(ref *_cqTail);
+        if (head == tail)
+        {
+            cqe = default;
+            return false;
+        }
+        cqe = *(IoUringCqe*)(_cqes + ((nuint)(head & _cqMask) << _cqeShift));
+        // Release: the kernel may reuse the slot only after our copy of it is done.
+        Volatile.Write(ref *_cqHead, head + 1);
+        _inFlight--;
+        return true;
+    }
+
+    /// <summary>Copies up to <c>destination.Length</c> completions without a syscall, consuming them with one head update.</summary>
+    public int PeekCompletions(Span<IoUringCqe> destination)
+    {
+        uint head = *_cqHead;
+        uint tail = Volatile.Read(ref *_cqTail); // acquire, as in TryPeekCompletion
+        int n = (int)Math.Min(tail - head, (uint)destination.Length);
+        for (int i = 0; i < n; i++)
+        {
+            destination[i] = *(IoUringCqe*)(_cqes + ((nuint)((head + (uint)i) & _cqMask) << _cqeShift));
+        }
+        if (n > 0)
+        {
+            Volatile.Write(ref *_cqHead, head + (uint)n); // release, as in TryPeekCompletion
+            _inFlight -= n;
+        }
+        return n;
+    }
+
+    /// <summary>Completions ready to be reaped without a syscall.</summary>
+    public uint CqReady => Volatile.Read(ref *_cqTail) - *_cqHead;
+
+    /// <summary>
+    /// Submits what is prepared and waits until at least <paramref name="minComplete"/> completions are ready,
+    /// or the timeout passes (then false). A null timeout waits as long as the kernel takes.
+    /// </summary>
+    public bool WaitCompletions(uint minComplete, TimeSpan? timeout = null)
+    {
+        ThrowIfDisposed();
+        if (timeout is null)
+        {
+            while (CqReady < minComplete)
+            {
+                uint toSubmit = Publish();
+                Enter(toSubmit, minComplete - CqReady, _enterFlags | (uint)IoUringEnterFlags.GetEvents, null, 0, "io_uring_enter");
+            }
+            return true;
+        }
+        if ((Features & IoUringFeatures.ExtArg) == 0)
+        {
+            throw new IoUringException(Errno.EOPNOTSUPP, "io_uring_enter", "Waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11).");
+        }
+        long deadline = Environment.TickCount64 + (long)timeout.Value.TotalMilliseconds;
+        while (CqReady < minComplete)
+        {
+            long left = Math.Max(0, deadline - Environment.TickCount64);
+            KernelTimespec ts = new() { Sec = left / 1000, Nsec = left % 1000 * 1_000_000 };
+            IoUringGeteventsArg arg = new() { Ts = (ulong)&ts };
+            uint toSubmit = Publish();
+            int r = Enter(toSubmit, minComplete - CqReady,
+                _enterFlags | (uint)(IoUringEnterFlags.GetEvents | IoUringEnterFlags.ExtArg), &arg, (nuint)sizeof(IoUringGeteventsArg),
+                "io_uring_enter", tolerateTimeout: true);
+            if (r == -(int)Errno.ETIME)
+            {
+                return CqReady >= minComplete;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Blocks for one completion and consumes it.</summary>
+    public IoUringCqe WaitCompletion()
+    {
+        IoUringCqe cqe;
+        while (!TryPeekCompletion(out cqe))
+        {
+            WaitCompletions(1);
+        }
+        return cqe;
+    }
+
+    /// <summary>Registers native buffers for READ_FIXED / WRITE_FIXED / URING_CMD with IORING_URING_CMD_FIXED; index i is buffers[i].</summary>
+    public void RegisterBuffers(ReadOnlySpan<AlignedBuffer> buffers)
+    {
+        ThrowIfDisposed();
+        if (_registeredBuffers.Count != 0)
+        {
+            throw new InvalidOperationException("Buffers are already registered with this ring; unregister them first.");
+        }
+        if (buffers.Length == 0 || buffers.Length > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(buffers), buffers.Length, "Register between 1 and 65535 buffers.");
+        }
+        IoVec[] iovecs = new IoVec[buffers.Length];
+        var refs = new List<AlignedBuffer>(buffers.Length);
+        try
+        {
+            for (int i = 0; i < buffers.Length; i++)
+            {
+                bool added = false;
+                buffers[i].DangerousAddRef(ref added); // the kernel pins these pages: keep them alive until the ring is gone
+                refs.Add(buffers[i]);
+                iovecs[i] = new IoVec { Base = buffers[i].Address, Length = (nuint)buffers[i].Length };
+            }
+            fixed (IoVec* v = iovecs)
+            {
+                Register(IoUringRegisterOp.RegisterBuffers, v, (uint)iovecs.Length, "IORING_REGISTER_BUFFERS");
+            }
+            _registeredBuffers.AddRange(refs);
+        }
+        catch
+        {
+            foreach (AlignedBuffer b in refs)
+            {
+                b.DangerousRelease();
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Unregisters the buffers; only with no I/O in flight.</summary>
+    public void UnregisterBuffers()
+    {
+        ThrowIfDisposed();
+        if (_registeredBuffers.Count == 0) return;
+        if (_inFlight != 0)
+        {
+            throw new InvalidOperationException("Buffers cannot be unregistered while I/O is in flight.");
+        }
+        Register(IoUringRegisterOp.UnregisterBuffers, null, 0, "IORING_UNREGISTER_BUFFERS");
+        ReleaseBufferRefs();
+    }
+
+    /// <summary>The registered buffer at <paramref name="index"/>.</summary>
+    public AlignedBuffer GetRegisteredBuffer(int index) => _registeredBuffers[index];
+
+    /// <summary>Checks that [address, address+length) lies inside registered buffer <paramref name="index"/>; the kernel would answer EFAULT.</summary>
+    public void ValidateFixedBuffer(int index, nint address, int length)
+    {
+        if ((uint)index >= (uint)_registeredBuffers.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index,
+                $"Fixed buffer index {index} is not registered ({_registeredBuffers.Count} buffers are).");
+        }
+        AlignedBuffer b = _registeredBuffers[index];
+        if (address < b.Address || length < 0 || address + length > b.Address + b.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(address), address,
+                $"[{address:X}, +{length}) is outside registered buffer {index} ([{b.Address:X}, +{b.Length})).");
+        }
+    }
+
+    /// <summary>Registers files for IOSQE_FIXED_FILE; index i is fds[i].</summary>
+    public void RegisterFiles(ReadOnlySpan<int> fds)
+    {
+        ThrowIfDisposed();
+        if (fds.Length == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(fds), 0, "Register at least one file.");
+        }
+        fixed (int* p = fds)
+        {
+            Register(IoUringRegisterOp.RegisterFiles, p, (uint)fds.Length, "IORING_REGISTER_FILES");
+        }
+        _registeredFileCount = fds.Length;
+    }
+
+    public void UnregisterFiles()
+    {
+        ThrowIfDisposed();
+        if (_registeredFileCount == 0) return;
+        Register(IoUringRegisterOp.UnregisterFiles, null, 0, "IORING_UNREGISTER_FILES");
+        _registeredFileCount = 0;
+    }
+
+    /// <summary>
+    /// Registers the ring's own fd (IORING_REGISTER_RING_FDS, Linux 5.18) so io_uring_enter skips the fd table.
+    /// False where the kernel lacks it (EINVAL); other errors throw.
+    /// </summary>
+    public bool TryRegisterRingFd()
+    {
+        ThrowIfDisposed();
+        if (RingFdRegistered) return true;
+        IoUringRsrcUpdate up = new() { Offset = uint.MaxValue, Data = (ulong)_ringFd.Fd }; // offset -1: the kernel picks a slot
+        int r = Sys.IoUringRegister(_ringFd.Fd, (uint)IoUringRegisterOp.RegisterRingFds, &up, 1);
+        if (r < 0)
+        {
+            Errno e = ErrnoText.Last();
+            if (e == Errno.EINVAL) return false;
+            throw new IoUringException(e, "IORING_REGISTER_RING_FDS");
+        }
+        _enterFd = (int)up.Offset;
+        _enterFlags |= (uint)IoUringEnterFlags.RegisteredRing;
+        return true;
+    }
+
+    /// <summary>Asks the kernel which opcodes it supports (IORING_REGISTER_PROBE), rather than guessing from its version.</summary>
+    public IoUringProbeResult Probe()
+    {
+        ThrowIfDisposed();
+        int size = sizeof(IoUringProbe) + MaxProbeOps * sizeof(IoUringProbeOp);
+        byte* buf = stackalloc byte[size];
+        new Span<byte>(buf, size).Clear();
+        Register(IoUringRegisterOp.RegisterProbe, buf, MaxProbeOps, "IORING_REGISTER_PROBE");
+        var probe = (IoUringProbe*)buf;
+        var ops = (IoUringProbeOp*)(buf + sizeof(IoUringProbe));
+        var supported = new bool[MaxProbeOps];
+        for (int i = 0; i < probe->OpsLen; i++)
+        {
+            supported[ops[i].Op] = (ops[i].Flags & IoUringConstants.ProbeOpSupported) != 0;
+        }
+        return new IoUringProbeResult(probe->LastOp, supported);
+    }
+
+    /// <summary>Creates a small ring just to probe the kernel's opcode support.</summary>
+    public static IoUringProbeResult ProbeKernel()
+    {
+        using var ring = new IoUring(new IoUringOptions { Entries = 2 });
+        return ring.Probe();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        try
+        {
+            Drain();
+        }
+        finally
+        {
+            ReleaseNative();
+        }
+    }
+
+    /// <summary>
+    /// Cancels what the kernel can cancel and reaps until nothing is in flight, so no buffer is freed while the
+    /// kernel may still write it. Block I/O cannot be cancelled; it is waited for.
+    /// </summary>
+    private void Drain()
+    {
+        if (_inFlight == 0 && Unsubmitted == 0) return;
+        // Prepared-but-unsubmitted SQEs are turned into NOPs so the kernel never sees a half-filled one.
+        for (uint i = _sqePublished; i != _sqeTail; i++)
+        {
+            Sqe.PrepNop((IoUringSqe*)(_sqes + ((nuint)(i & _sqMask) << _sqeShift)), ulong.MaxValue);
+        }
+        Publish();
+        IoUringSqe* cancel = GetSqe();
+        if (cancel != null)
+        {
+            Sqe.PrepCancelAny(cancel, ulong.MaxValue);
+            Publish();
+        }
+        while (_inFlight > 0)
+        {
+            uint toSubmit = _sqePublished - Volatile.Read(ref *_sqHead);
+            Enter(toSubmit, 1, _enterFlags | (uint)IoUringEnterFlags.GetEvents, null, 0, "io_uring_enter (drain)");
+            while (TryPeekCompletion(out _)) { }
+        }
+    }
+
+    private void ReleaseNative()
+    {
+        // Reverse order of creation; the registered buffers outlive the ring fd.
+        _sqesMap?.Dispose();
+        _cqMap?.Dispose();
+        _sqMap?.Dispose();
+        _ringFd.Dispose();
+        ReleaseBufferRefs();
+    }
+
+    private void ReleaseBufferRefs()
+    {
+        foreach (AlignedBuffer b in _registeredBuffers)
+        {
+            b.DangerousRelease();
+        }
+        _registeredBuffers.Clear();
+    }
+
+    /// <summary>Makes every prepared SQE visible to the kernel; returns how many the kernel has not consumed yet.</summary>
+    private uint Publish()
+    {
+        uint added = _sqeTail - _sqePublished;
+        if (added != 0)
+        {
+            // Release: the kernel load-acquires the tail, so it sees the SQE contents written before this store.
+            Volatile.Write(ref *_sqTail, _sqeTail);
+            _sqePublished = _sqeTail;
+            _inFlight += added;
+        }
+        return _sqePublished - Volatile.Read(ref *_sqHead);
+    }
+
+    private bool CqNeedsEnter()
+    {
+        // The kernel sets CQ_OVERFLOW when completions wait in its overflow list; only an enter with GETEVENTS
+        // moves them into the CQ. TASKRUN means deferred task work (completions) waits for us to enter.
+        uint f = Volatile.Read(ref *_sqFlags);
+        return (f & (uint)(IoUringSqRingFlags.CqOverflow | IoUringSqRingFlags.TaskRun)) != 0;
+    }
+
+    private int Enter(uint toSubmit, uint minComplete, uint flags, void* arg, nuint argSize, string operation, bool tolerateTimeout = false)
+    {
+        while (true)
+        {
+            int r = Sys.IoUringEnter(_enterFd, toSubmit, minComplete, flags, arg, argSize);
+            if (r >= 0) return r;
+            Errno e = ErrnoText.Last();
+            switch (e)
+            {
+                case Errno.EINTR:
+                    continue; // a signal (e.g. the runtime's thread suspension) interrupted the wait
+                case Errno.EAGAIN:
+                case Errno.EBUSY:
+                    return 0; // the CQ must be reaped before more can be submitted
+                case Errno.ETIME when tolerateTimeout:
+                    return -(int)Errno.ETIME;
+                default:
+                    throw new IoUringException(e, operation);
+            }
+        }
+    }
+
+    private void Register(IoUringRegisterOp op, void* arg, uint nrArgs, string operation)
+    {
+        int r;
+        do
+        {
+            r = Sys.IoUringRegister(_ringFd.Fd, (uint)op, arg, nrArgs);
+        }
+        while (r < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR);
+        if (r < 0)
+        {
+            throw new IoUringException(ErrnoText.Last(), operation);
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private static void Validate(IoUringOptions o, IoUringSetupFlags flags)
+    {
+        if (o.Entries == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.Entries), 0u, "A ring needs at least one SQ entry.");
+        }
+        if ((flags & IoUringSetupFlags.SqAff) != 0 && (flags & IoUringSetupFlags.SqPoll) == 0)
+        {
+            throw new ArgumentException("SqThreadCpu (IORING_SETUP_SQ_AFF) needs IORING_SETUP_SQPOLL.", nameof(o));
+        }
+        if ((flags & IoUringSetupFlags.DeferTaskRun) != 0 && (flags & IoUringSetupFlags.SingleIssuer) == 0)
+        {
+            throw new ArgumentException("IORING_SETUP_DEFER_TASKRUN needs IORING_SETUP_SINGLE_ISSUER.", nameof(o));
+        }
+        if (o.SqThreadIdleMilliseconds != 0 && (flags & IoUringSetupFlags.SqPoll) == 0)
+        {
+            throw new ArgumentException("SqThreadIdleMilliseconds needs IORING_SETUP_SQPOLL.", nameof(o));
+        }
+    }
+
+    /// <summary>
+    /// Says which part of a refused set-up the kernel objects to: each requested flag is tried alone (with the
+    /// flags it depends on) on a one-entry ring, then the sizes.
+    /// </summary>
+    private static string? DiagnoseSetup(Errno errno, IoUringOptions o, IoUringSetupFlags flags)
+    {
+        switch (errno)
+        {
+            case Errno.EPERM:
+                return "io_uring is disabled for this process (see /proc/sys/kernel/io_uring_disabled), or SQPOLL needs privileges here.";
+            case Errno.ENOSYS:
+                return "This kernel has no io_uring (CONFIG_IO_URING is off).";
+            case Errno.ENOMEM:
+                return "The kernel could not allocate the rings (locked-memory limit?); try fewer entries.";
+            case Errno.EINVAL:
+                break;
+            default:
+                return null;
+        }
+        IoUringSetupFlags derived = IoUringSetupFlags.CqSize;
+        foreach (IoUringSetupFlags f in Enum.GetValues<IoUringSetupFlags>())
+        {
+            if (f == IoUringSetupFlags.None || (flags & f) == 0 || (f & derived) != 0) continue;
+            IoUringSetupFlags alone = f | f switch
+            {
+                IoUringSetupFlags.SqAff => IoUringSetupFlags.SqPoll,
+                IoUringSetupFlags.DeferTaskRun => IoUringSetupFlags.SingleIssuer,
+                IoUringSetupFlags.TaskRunFlag => IoUringSetupFlags.CoopTaskRun,
+                _ => IoUringSetupFlags.None,
+            };
+            IoUringParams p = default;
+            p.Flags = (uint)alone;
+            p.SqThreadCpu = (uint)(o.SqThreadCpu ?? 0);
+            int fd = Sys.IoUringSetup(1, &p);
+            if (fd >= 0)
+            {
+                Sys.Close(fd);
+                continue;
+            }
+            Errno e = ErrnoText.Last();
+            return $"The kernel refuses IORING_SETUP_{FlagName(f)} ({ErrnoText.Name(e)}).";
+        }
+        bool clamp = (flags & IoUringSetupFlags.Clamp) != 0;
+        if (!clamp && o.Entries > 32768)
+        {
+            return $"{o.Entries} SQ entries exceed the kernel's limit of 32768 (IORING_MAX_ENTRIES); ask for fewer or set IORING_SETUP_CLAMP.";
+        }
+        if (!clamp && o.CompletionEntries != 0 && (o.CompletionEntries < o.Entries || o.CompletionEntries > 65536))
+        {
+            return $"{o.CompletionEntries} CQ entries must be at least the SQ entries ({o.Entries}) and at most 65536 (IORING_MAX_CQ_ENTRIES); or set IORING_SETUP_CLAMP.";
+        }
+        return "Each flag alone is accepted; the kernel refuses this combination of flags and sizes.";
+    }
+
+    private static string FlagName(IoUringSetupFlags f) => f switch
+    {
+        IoUringSetupFlags.IoPoll => "IOPOLL",
+        IoUringSetupFlags.SqPoll => "SQPOLL",
+        IoUringSetupFlags.SqAff => "SQ_AFF",
+        IoUringSetupFlags.Clamp => "CLAMP",
+        IoUringSetupFlags.AttachWq => "ATTACH_WQ",
+        IoUringSetupFlags.RDisabled => "R_DISABLED",
+        IoUringSetupFlags.SubmitAll => "SUBMIT_ALL",
+        IoUringSetupFlags.CoopTaskRun => "COOP_TASKRUN",
+        IoUringSetupFlags.TaskRunFlag => "TASKRUN_FLAG",
+        IoUringSetupFlags.Sqe128 => "SQE128",
+        IoUringSetupFlags.Cqe32 => "CQE32",
+        IoUringSetupFlags.SingleIssuer => "SINGLE_ISSUER",
+        IoUringSetupFlags.DeferTaskRun => "DEFER_TASKRUN",
+        _ => f.ToString().ToUpperInvariant(),
+    };
+}
+
+/// <summary>The kernel's answer to IORING_REGISTER_PROBE.</summary>
+public sealed class IoUringProbeResult
+{
+    private readonly bool[] _supported;
+
+    internal IoUringProbeResult(byte lastOp, bool[] supported)
+    {
+        LastOp = lastOp;
+        _supported = supported;
+    }
+
+    /// <summary>The highest opcode the kernel knows.</summary>
+    public byte LastOp { get; }
+
+    public bool IsSupported(IoUringOp op) => _supported[(byte)op];
+}

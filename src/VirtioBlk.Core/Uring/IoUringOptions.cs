@@ -1,0 +1,34 @@
+using VirtioBlk.Core.Abi;
+
+namespace VirtioBlk.Core.Uring;
+
+/// <summary>What to ask io_uring_setup(2) for. SQ_AFF and CQSIZE are derived from the properties that need them.</summary>
+public sealed record IoUringOptions
+{
+    /// <summary>Submission queue entries (a power of two is used by the kernel; more than 32768 needs <see cref="IoUringSetupFlags.Clamp"/>).</summary>
+    public uint Entries { get; init; } = 128;
+
+    /// <summary>Completion queue entries; 0 lets the kernel choose (twice <see cref="Entries"/>).</summary>
+    public uint CompletionEntries { get; init; }
+
+    /// <summary>IORING_SETUP_* flags, e.g. IoPoll, SqPoll, Sqe128, Cqe32, Clamp, SubmitAll, CoopTaskRun, SingleIssuer, DeferTaskRun.</summary>
+    public IoUringSetupFlags Flags { get; init; }
+
+    /// <summary>With SqPoll: the CPU the kernel's SQ thread is bound to (sets SQ_AFF).</summary>
+    public int? SqThreadCpu { get; init; }
+
+    /// <summary>With SqPoll: milliseconds the SQ thread spins before it sleeps; 0 = the kernel's default.</summary>
+    public uint SqThreadIdleMilliseconds { get; init; }
+
+    /// <summary>The flags actually passed to the kernel.</summary>
+    public IoUringSetupFlags EffectiveFlags
+    {
+        get
+        {
+            IoUringSetupFlags f = Flags;
+            if (SqThreadCpu is not null) f |= IoUringSetupFlags.SqAff;
+            if (CompletionEntries != 0) f |= IoUringSetupFlags.CqSize;
+            return f;
+        }
+    }
+}

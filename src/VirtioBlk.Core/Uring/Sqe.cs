@@ -1,0 +1,101 @@
+using System;
+using VirtioBlk.Core.Abi;
+
+namespace VirtioBlk.Core.Uring;
+
+/// <summary>
+/// SQE preparers. One place fills an SQE (<see cref="PrepRw"/>); every other preparer is a thin wrapper that sets
+/// only its own extra fields, as liburing's io_uring_prep_* do.
+/// </summary>
+public static unsafe class Sqe
+{
+    /// <summary>Fills the common fields and clears the rest of the 64-byte SQE (a 128-byte slot's tail is the command's; see <see cref="PrepUringCmd"/>).</summary>
+    public static void PrepRw(IoUringSqe* sqe, IoUringOp op, int fd, ulong addr, uint len, ulong offset, ulong userData)
+    {
+        sqe->Opcode = (byte)op;
+        sqe->Flags = 0;
+        sqe->IoPrio = 0;
+        sqe->Fd = fd;
+        sqe->Off = offset;
+        sqe->Addr = addr;
+        sqe->Len = len;
+        sqe->OpFlags = 0;
+        sqe->UserData = userData;
+        sqe->BufIndex = 0;
+        sqe->Personality = 0;
+        sqe->FileIndex = 0;
+        sqe->Addr3 = 0;
+        sqe->Pad2 = 0;
+    }
+
+    public static void PrepNop(IoUringSqe* sqe, ulong userData)
+        => PrepRw(sqe, IoUringOp.Nop, -1, 0, 0, 0, userData);
+
+    public static void PrepRead(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ulong userData)
+        => PrepRw(sqe, IoUringOp.Read, fd, (ulong)buffer, length, offset, userData);
+
+    public static void PrepWrite(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ulong userData)
+        => PrepRw(sqe, IoUringOp.Write, fd, (ulong)buffer, length, offset, userData);
+
+    public static void PrepReadv(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ulong userData)
+        => PrepRw(sqe, IoUringOp.Readv, fd, (ulong)iovecs, count, offset, userData);
+
+    public static void PrepWritev(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ulong userData)
+        => PrepRw(sqe, IoUringOp.Writev, fd, (ulong)iovecs, count, offset, userData);
+
+    public static void PrepReadFixed(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ushort bufIndex, ulong userData)
+    {
+        PrepRw(sqe, IoUringOp.ReadFixed, fd, (ulong)buffer, length, offset, userData);
+        sqe->BufIndex = bufIndex;
+    }
+
+    public static void PrepWriteFixed(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ushort bufIndex, ulong userData)
+    {
+        PrepRw(sqe, IoUringOp.WriteFixed, fd, (ulong)buffer, length, offset, userData);
+        sqe->BufIndex = bufIndex;
+    }
+
+    public static void PrepFsync(IoUringSqe* sqe, int fd, bool dataSync, ulong userData)
+    {
+        PrepRw(sqe, IoUringOp.Fsync, fd, 0, 0, 0, userData);
+        sqe->OpFlags = dataSync ? IoUringConstants.FsyncDataSync : 0;
+    }
+
+    public static void PrepCancelAny(IoUringSqe* sqe, ulong userData)
+    {
+        PrepRw(sqe, IoUringOp.AsyncCancel, -1, 0, 0, 0, userData);
+        sqe->OpFlags = IoUringConstants.AsyncCancelAny | IoUringConstants.AsyncCancelAll;
+    }
+
+    /// <summary>
+    /// IORING_OP_URING_CMD: <paramref name="cmdOp"/> at offset 8 and <paramref name="payload"/> copied to offset 48.
+    /// <paramref name="sqeSize"/> is the ring's slot size (64 or 128), which bounds the payload to 16 or 80 bytes;
+    /// the rest of the command area is zeroed so no stale bytes from an earlier SQE reach the driver.
+    /// </summary>
+    public static void PrepUringCmd(IoUringSqe* sqe, int sqeSize, int fd, uint cmdOp, ReadOnlySpan<byte> payload, ulong userData)
+    {
+        int capacity = sqeSize - IoUringConstants.UringCmdOffset;
+        if (payload.Length > capacity)
+        {
+            throw new ArgumentException(
+                $"A uring_cmd payload of {payload.Length} bytes does not fit a {sqeSize}-byte SQE ({capacity} bytes); " +
+                "create the ring with IORING_SETUP_SQE128 for up to 80 bytes.", nameof(payload));
+        }
+        PrepRw(sqe, IoUringOp.UringCmd, fd, 0, 0, 0, userData);
+        sqe->CmdOp = cmdOp;
+        var cmd = new Span<byte>((byte*)sqe + IoUringConstants.UringCmdOffset, capacity);
+        payload.CopyTo(cmd);
+        cmd.Slice(payload.Length).Clear();
+    }
+
+    /// <summary>URING_CMD on a registered buffer: IORING_URING_CMD_FIXED in uring_cmd_flags and its index in buf_index.</summary>
+    public static void PrepUringCmdFixed(IoUringSqe* sqe, int sqeSize, int fd, uint cmdOp, ReadOnlySpan<byte> payload, ushort bufIndex, ulong userData)
+    {
+        PrepUringCmd(sqe, sqeSize, fd, cmdOp, payload, userData);
+        sqe->OpFlags = IoUringConstants.UringCmdFixed;
+        sqe->BufIndex = bufIndex;
+    }
+
+    /// <summary>Marks the SQE's fd as an index into the ring's registered files (IOSQE_FIXED_FILE).</summary>
+    public static void SetFixedFile(IoUringSqe* sqe) => sqe->Flags |= (byte)IoSqeFlags.FixedFile;
+}
