@@ -615,10 +615,10 @@ public sealed unsafe class IoUring : IDisposable
             default:
                 return null;
         }
-        IoUringSetupFlags derived = IoUringSetupFlags.CqSize;
-        foreach (IoUringSetupFlags f in Enum.GetValues<IoUringSetupFlags>())
+        for (int bit = 0; bit < 32; bit++)
         {
-            if (f == IoUringSetupFlags.None || (flags & f) == 0 || (f & derived) != 0) continue;
+            var f = (IoUringSetupFlags)(1u << bit);
+            if ((flags & f) == 0 || f == IoUringSetupFlags.CqSize) continue; // CQSIZE is checked with the sizes below
             IoUringSetupFlags alone = f | f switch
             {
                 IoUringSetupFlags.SqAff => IoUringSetupFlags.SqPoll,
@@ -636,7 +636,7 @@ public sealed unsafe class IoUring : IDisposable
                 continue;
             }
             Errno e = ErrnoText.Last();
-            return $"The kernel refuses IORING_SETUP_{FlagName(f)} ({ErrnoText.Name(e)}).";
+            return $"The kernel refuses {FlagName(f)} ({ErrnoText.Name(e)}).";
         }
         bool clamp = (flags & IoUringSetupFlags.Clamp) != 0;
         if (!clamp && o.Entries > 32768)
@@ -652,20 +652,20 @@ public sealed unsafe class IoUring : IDisposable
 
     private static string FlagName(IoUringSetupFlags f) => f switch
     {
-        IoUringSetupFlags.IoPoll => "IOPOLL",
-        IoUringSetupFlags.SqPoll => "SQPOLL",
-        IoUringSetupFlags.SqAff => "SQ_AFF",
-        IoUringSetupFlags.Clamp => "CLAMP",
-        IoUringSetupFlags.AttachWq => "ATTACH_WQ",
-        IoUringSetupFlags.RDisabled => "R_DISABLED",
-        IoUringSetupFlags.SubmitAll => "SUBMIT_ALL",
-        IoUringSetupFlags.CoopTaskRun => "COOP_TASKRUN",
-        IoUringSetupFlags.TaskRunFlag => "TASKRUN_FLAG",
-        IoUringSetupFlags.Sqe128 => "SQE128",
-        IoUringSetupFlags.Cqe32 => "CQE32",
-        IoUringSetupFlags.SingleIssuer => "SINGLE_ISSUER",
-        IoUringSetupFlags.DeferTaskRun => "DEFER_TASKRUN",
-        _ => f.ToString().ToUpperInvariant(),
+        IoUringSetupFlags.IoPoll => "IORING_SETUP_IOPOLL",
+        IoUringSetupFlags.SqPoll => "IORING_SETUP_SQPOLL",
+        IoUringSetupFlags.SqAff => "IORING_SETUP_SQ_AFF",
+        IoUringSetupFlags.Clamp => "IORING_SETUP_CLAMP",
+        IoUringSetupFlags.AttachWq => "IORING_SETUP_ATTACH_WQ",
+        IoUringSetupFlags.RDisabled => "IORING_SETUP_R_DISABLED",
+        IoUringSetupFlags.SubmitAll => "IORING_SETUP_SUBMIT_ALL",
+        IoUringSetupFlags.CoopTaskRun => "IORING_SETUP_COOP_TASKRUN",
+        IoUringSetupFlags.TaskRunFlag => "IORING_SETUP_TASKRUN_FLAG",
+        IoUringSetupFlags.Sqe128 => "IORING_SETUP_SQE128",
+        IoUringSetupFlags.Cqe32 => "IORING_SETUP_CQE32",
+        IoUringSetupFlags.SingleIssuer => "IORING_SETUP_SINGLE_ISSUER",
+        IoUringSetupFlags.DeferTaskRun => "IORING_SETUP_DEFER_TASKRUN",
+        _ => $"setup flag bit {System.Numerics.BitOperations.TrailingZeroCount((uint)f)} (unknown to this module)",
     };
 }
 

@@ -1,0 +1,133 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using VirtioBlk.Core.Abi;
+using VirtioBlk.Core.Native;
+using VirtioBlk.Core.Uring;
+using Xunit;
+
+namespace VirtioBlk.Core.Tests;
+
+/// <summary>Preconditions: a test that needs something absent skips with the reason.</summary>
+internal static class Require
+{
+    public static bool IsRoot => Environment.UserName == "root" || GetEuid() == 0;
+
+    public static void Root()
+    {
+        if (!IsRoot) Assert.Skip("needs root (to create loop devices)");
+    }
+
+    public static void Tool(string name)
+    {
+        if (Which(name) is null) Assert.Skip($"needs '{name}' on PATH");
+    }
+
+    public static string? Which(string name)
+        => (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin")
+            .Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "geteuid")]
+    private static extern uint GetEuid();
+}
+
+internal static class Shell
+{
+    /// <summary>Runs a program, returns stdout; throws with stderr when it fails.</summary>
+    public static string Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using Process p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stderr}");
+        }
+        return stdout;
+    }
+}
+
+/// <summary>A loop device over a tmpfs file, detached and deleted on dispose. Skips when not root.</summary>
+internal sealed class LoopDevice : IDisposable
+{
+    private LoopDevice(string path, string backingFile, long size, int sectorSize)
+    {
+        Path = path;
+        BackingFile = backingFile;
+        Size = size;
+        SectorSize = sectorSize;
+    }
+
+    public string Path { get; }
+    public string BackingFile { get; }
+    public long Size { get; }
+    public int SectorSize { get; }
+
+    public static LoopDevice Create(long size = 16 << 20, int sectorSize = 512)
+    {
+        Require.Root();
+        Require.Tool("losetup");
+        string file = System.IO.Path.Combine("/dev/shm", $"virtioblk-test-{Guid.NewGuid():N}.img");
+        using (var fs = new FileStream(file, FileMode.CreateNew))
+        {
+            fs.SetLength(size);
+        }
+        try
+        {
+            string dev = Shell.Run("losetup", "--find", "--show", "--direct-io=off", "--sector-size", sectorSize.ToString(), file).Trim();
+            return new LoopDevice(dev, file, size, sectorSize);
+        }
+        catch
+        {
+            File.Delete(file);
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Shell.Run("losetup", "-d", Path); }
+        finally { File.Delete(BackingFile); }
+    }
+}
+
+/// <summary>A temporary regular file on tmpfs, for tests that need no root.</summary>
+internal sealed class TempFile : IDisposable
+{
+    public TempFile(long size)
+    {
+        string dir = Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
+        Path = System.IO.Path.Combine(dir, $"virtioblk-test-{Guid.NewGuid():N}.dat");
+        using var fs = new FileStream(Path, FileMode.CreateNew);
+        fs.SetLength(size);
+    }
+
+    public string Path { get; }
+
+    public void Dispose() => File.Delete(Path);
+}
+
+internal static unsafe class Rings
+{
+    public static IoUring Create(uint entries = 64, IoUringSetupFlags flags = IoUringSetupFlags.None)
+        => new(new IoUringOptions { Entries = entries, Flags = flags });
+
+    /// <summary>Submits one prepared SQE and returns its completion.</summary>
+    public static IoUringCqe SubmitOne(IoUring ring)
+    {
+        ring.SubmitAndWait(1);
+        return ring.WaitCompletion();
+    }
+
+    public static void Fill(Span<byte> span, int seed)
+    {
+        var rng = new Random(seed);
+        rng.NextBytes(span);
+    }
+
+    public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
+}
