@@ -1,0 +1,209 @@
+using System;
+using System.IO;
+using System.Management.Automation;
+using VirtioBlk.Core;
+using VirtioBlk.PowerShell.Devices;
+
+namespace VirtioBlk.PowerShell;
+
+/// <summary>
+/// The one place that turns failures into ErrorRecords. Every cmdlet reports through here, so an error id means
+/// the same thing whichever cmdlet raised it, and scripts can rely on it. PowerShell appends the cmdlet class to
+/// the id: the FullyQualifiedErrorId is "VirtioBlkDeviceNotFound,VirtioBlk.PowerShell.GetVirtioBlkDeviceCommand".
+/// </summary>
+/// <remarks>
+/// Ids are stable: add new ones, never rename. Each message says what happened, then what to do.
+///
+/// | Error id                          | Category            | Raised for |
+/// |-----------------------------------|---------------------|------------|
+/// | VirtioBlkDeviceNotFound           | ObjectNotFound      | a plain -Name that is no block device |
+/// | VirtioBlkNotVirtioDisk            | InvalidArgument     | a block device with another driver (loop0, zram0, nvme0n1) |
+/// | VirtioBlkPartitionNotDisk         | InvalidArgument     | a partition (vda1) where a whole disk is needed |
+/// | VirtioBlkSysfsUnreadable          | ReadError           | a disk's sysfs attributes vanished or are malformed (unplugged meanwhile) |
+/// | VirtioBlkPassthroughUnavailable   | NotInstalled        | no /dev/vdXc0: the kernel lacks the passthrough series |
+/// | VirtioBlkDiskInUse                | ResourceBusy        | write refused: mounted, swap, or held (<see cref="DiskUsage"/>) |
+/// | VirtioBlkUnaligned                | InvalidArgument     | offset/length not a multiple of the logical block size (O_DIRECT) |
+/// | VirtioBlkBeyondEndOfDevice        | InvalidArgument     | offset + length past the end of the disk |
+/// | From an IoUringException, by errno (<see cref="FromIoUring"/>): |||
+/// | VirtioBlkAccessDenied             | PermissionDenied    | EPERM, EACCES |
+/// | VirtioBlkReadOnly                 | PermissionDenied    | EROFS |
+/// | VirtioBlkPathNotFound             | ObjectNotFound      | ENOENT, ENODEV, ENXIO |
+/// | VirtioBlkInvalidArgument          | InvalidArgument     | EINVAL, EFAULT, ERANGE, E2BIG |
+/// | VirtioBlkNotSupported             | NotImplemented      | EOPNOTSUPP, ENOTTY |
+/// | VirtioBlkIoUringUnavailable       | NotImplemented      | ENOSYS |
+/// | VirtioBlkDeviceBusy               | ResourceBusy        | EBUSY, EAGAIN, EALREADY |
+/// | VirtioBlkIoError                  | ReadError/WriteError/DeviceError | EIO (by operation: READ*, WRITE*, other) |
+/// | VirtioBlkNoSpace                  | LimitsExceeded      | ENOSPC, EFBIG |
+/// | VirtioBlkOutOfResources           | ResourceUnavailable | ENOMEM, EMFILE, ENFILE |
+/// | VirtioBlkTimedOut                 | OperationTimeout    | ETIME, ETIMEDOUT |
+/// | VirtioBlkCanceled                 | OperationStopped    | ECANCELED, EINTR |
+/// | VirtioBlkSystemCallFailed         | NotSpecified        | any other errno |
+/// </remarks>
+public static class ErrorRecords
+{
+    public const string DeviceNotFoundId = "VirtioBlkDeviceNotFound";
+    public const string NotVirtioDiskId = "VirtioBlkNotVirtioDisk";
+    public const string PartitionNotDiskId = "VirtioBlkPartitionNotDisk";
+    public const string SysfsUnreadableId = "VirtioBlkSysfsUnreadable";
+    public const string PassthroughUnavailableId = "VirtioBlkPassthroughUnavailable";
+    public const string DiskInUseId = "VirtioBlkDiskInUse";
+    public const string UnalignedId = "VirtioBlkUnaligned";
+    public const string BeyondEndOfDeviceId = "VirtioBlkBeyondEndOfDevice";
+    public const string AccessDeniedId = "VirtioBlkAccessDenied";
+    public const string ReadOnlyId = "VirtioBlkReadOnly";
+    public const string PathNotFoundId = "VirtioBlkPathNotFound";
+    public const string InvalidArgumentId = "VirtioBlkInvalidArgument";
+    public const string NotSupportedId = "VirtioBlkNotSupported";
+    public const string IoUringUnavailableId = "VirtioBlkIoUringUnavailable";
+    public const string DeviceBusyId = "VirtioBlkDeviceBusy";
+    public const string IoErrorId = "VirtioBlkIoError";
+    public const string NoSpaceId = "VirtioBlkNoSpace";
+    public const string OutOfResourcesId = "VirtioBlkOutOfResources";
+    public const string TimedOutId = "VirtioBlkTimedOut";
+    public const string CanceledId = "VirtioBlkCanceled";
+    public const string SystemCallFailedId = "VirtioBlkSystemCallFailed";
+
+    /// <summary>
+    /// An ErrorRecord for one of the module's own conditions. <paramref name="message"/> says what happened;
+    /// <paramref name="recommendedAction"/> (appended to the message) says what to do. Without <paramref name="exception"/> an exception of the category's usual .NET type is
+    /// made, so `catch [System.ArgumentException]` works for InvalidArgument.
+    /// </summary>
+    public static ErrorRecord Create(string errorId, ErrorCategory category, string message, object? target,
+        string? recommendedAction = null, Exception? exception = null)
+    {
+        string text = recommendedAction is null ? message : $"{message} {recommendedAction}";
+        exception ??= category switch
+        {
+            ErrorCategory.ObjectNotFound => new ItemNotFoundException(text),
+            ErrorCategory.InvalidArgument => new ArgumentException(text),
+            ErrorCategory.PermissionDenied => new UnauthorizedAccessException(text),
+            ErrorCategory.NotImplemented or ErrorCategory.NotInstalled => new NotSupportedException(text),
+            ErrorCategory.ReadError or ErrorCategory.WriteError or ErrorCategory.DeviceError => new IOException(text),
+            _ => new InvalidOperationException(text),
+        };
+        return new ErrorRecord(exception, errorId, category, target)
+        {
+            // The action stays in the message (ToString(), $_.Exception.Message); not repeated as
+            // RecommendedAction, which the console would print a second time.
+            ErrorDetails = new ErrorDetails(text),
+        };
+    }
+
+    /// <summary>A failed system call or io_uring operation, classified by its errno (see the table above).</summary>
+    public static ErrorRecord FromIoUring(IoUringException e, object? target)
+    {
+        string path = e.Path ?? target?.ToString() ?? "the device";
+        (string id, ErrorCategory category, string action) = e.Errno switch
+        {
+            Errno.EPERM or Errno.EACCES => (AccessDeniedId, ErrorCategory.PermissionDenied,
+                $"Run PowerShell as root: opening {path} needs read/write permission on the node, and passthrough "
+                + "commands on /dev/vdXc0 need CAP_SYS_ADMIN. A disk that refuses even root (a host-protected root "
+                + "disk) can only be inspected with Get-VirtioBlkDevice."),
+            Errno.EROFS => (ReadOnlyId, ErrorCategory.PermissionDenied,
+                $"{path} is read-only (see the ReadOnly property of Get-VirtioBlkDevice; the device may offer "
+                + "VIRTIO_BLK_F_RO). Use a writable disk, or clear the flag with 'blockdev --setrw' if an admin set it."),
+            Errno.ENOENT or Errno.ENODEV or Errno.ENXIO => (PathNotFoundId, ErrorCategory.ObjectNotFound,
+                "The device node is missing or its disk is gone. List the disks with Get-VirtioBlkDevice and use "
+                + "one of their Path or CharDevicePath values."),
+            Errno.EINVAL or Errno.EFAULT or Errno.ERANGE or Errno.E2BIG => (InvalidArgumentId, ErrorCategory.InvalidArgument,
+                "Check that offset and length are multiples of the disk's LogicalBlockSize (O_DIRECT), that one "
+                + "request stays within MaxTransferBytes, and, for passthrough, that the ring uses SQE128."),
+            Errno.EOPNOTSUPP or Errno.ENOTTY => (NotSupportedId, ErrorCategory.NotImplemented,
+                "The kernel or the device does not support this. Polled I/O needs poll queues (boot with "
+                + "virtio_blk.poll_queues=N, check IoPoll with Get-VirtioBlkDevice); passthrough commands need a "
+                + "kernel with the virtio-blk uring_cmd series. Retry without -Poll or on the block device."),
+            Errno.ENOSYS => (IoUringUnavailableId, ErrorCategory.NotImplemented,
+                "io_uring is unavailable: the kernel lacks it, or it is disabled (sysctl kernel.io_uring_disabled, "
+                + "or a seccomp filter in a container). Enable it, or run on a host that allows it."),
+            Errno.EBUSY or Errno.EAGAIN or Errno.EALREADY => (DeviceBusyId, ErrorCategory.ResourceBusy,
+                $"{path} is busy (opened exclusively, mounted, or the queue is full). Check InUse with "
+                + "Get-VirtioBlkDevice, then retry, or lower the queue depth."),
+            Errno.EIO => (IoErrorId, IoCategory(e.Operation),
+                $"The device reported an I/O error on {path}. Check 'dmesg' for virtio_blk messages; the host side "
+                + "of the disk (image file, backend) may have failed."),
+            Errno.ENOSPC or Errno.EFBIG => (NoSpaceId, ErrorCategory.LimitsExceeded,
+                "The request goes past a size limit of the device. Keep offset + length within SizeBytes."),
+            Errno.ENOMEM or Errno.EMFILE or Errno.ENFILE => (OutOfResourcesId, ErrorCategory.ResourceUnavailable,
+                "Out of memory or file descriptors. Registered buffers count against the locked-memory limit: "
+                + "raise 'ulimit -l', use fewer or smaller buffers, or a smaller queue depth."),
+            Errno.ETIME or Errno.ETIMEDOUT => (TimedOutId, ErrorCategory.OperationTimeout,
+                "The operation did not complete in time. Check the device with 'dmesg', or allow a longer timeout."),
+            Errno.ECANCELED or Errno.EINTR => (CanceledId, ErrorCategory.OperationStopped,
+                "The operation was canceled or interrupted (Ctrl+C or a signal). Run it again."),
+            _ => (SystemCallFailedId, ErrorCategory.NotSpecified,
+                "See the errno above; 'man 2 io_uring_enter' and 'man 2 open' list what it means for each call."),
+        };
+        return Create(id, category, e.Message, target ?? e.Path, action, e);
+    }
+
+    /// <summary>Any exception a cmdlet catches: io_uring failures by errno, sysfs/.NET I/O failures as read errors.</summary>
+    public static ErrorRecord FromException(Exception e, object? target) => e switch
+    {
+        IoUringException io => FromIoUring(io, target),
+        UnauthorizedAccessException => Create(AccessDeniedId, ErrorCategory.PermissionDenied, e.Message, target,
+            "Run PowerShell as root.", e),
+        _ => Create(SysfsUnreadableId, ErrorCategory.ReadError, e.Message, target,
+            "The disk may have been removed meanwhile; list the disks again with Get-VirtioBlkDevice.", e),
+    };
+
+    /// <summary>A plain name (no wildcard) that is no block device at all.</summary>
+    public static ErrorRecord DeviceNotFound(string name)
+        => Create(DeviceNotFoundId, ErrorCategory.ObjectNotFound,
+            $"No virtio-blk disk named '{name}' was found.",
+            name,
+            "Run Get-VirtioBlkDevice without -Name to list the virtio-blk disks; -Name takes a disk name (vdb), "
+            + "its path (/dev/vdb), its passthrough node (vdbc0) or a wildcard (vd*).");
+
+    /// <summary>A whole block device whose driver is not virtio_blk.</summary>
+    public static ErrorRecord NotVirtioDisk(string name, string? driver)
+        => Create(NotVirtioDiskId, ErrorCategory.InvalidArgument,
+            $"'{name}' is a block device, but not a virtio-blk disk (driver: {driver ?? "none"}).",
+            name,
+            "This module only handles virtio-blk disks; list them with Get-VirtioBlkDevice.");
+
+    /// <summary>A partition given where a whole disk is needed.</summary>
+    public static ErrorRecord PartitionNotDisk(string name, string? disk)
+        => Create(PartitionNotDiskId, ErrorCategory.InvalidArgument,
+            $"'{name}' is a partition, not a disk.",
+            name,
+            disk is null ? "Give the whole disk's name." : $"Use the disk it belongs to: -Name {disk}.");
+
+    /// <summary>The disk has no passthrough char device.</summary>
+    public static ErrorRecord PassthroughUnavailable(string disk)
+        => Create(PassthroughUnavailableId, ErrorCategory.NotInstalled,
+            $"'{disk}' has no passthrough char device (/dev/{disk}c0, class vblk-generic): the running kernel "
+            + "does not carry the virtio-blk io_uring passthrough series.",
+            disk,
+            $"Use the block device /dev/{disk} instead, or boot a kernel built with the passthrough patches.");
+
+    /// <summary>A write refused because the disk is mounted, swap, or held; see <see cref="DiskUsage.Inspect"/>.</summary>
+    public static ErrorRecord DiskInUse(DiskUsage usage, object? target)
+        => Create(DiskInUseId, ErrorCategory.ResourceBusy,
+            $"'{usage.Disk}' is in use: {usage.Describe()}. Writing to it would corrupt what uses it.",
+            target ?? usage.Disk,
+            "Unmount its file systems, 'swapoff' its swap areas and remove its holders (dmsetup, mdadm --stop), "
+            + "or write to a disk that Get-VirtioBlkDevice shows with InUse = False.");
+
+    /// <summary>An offset or length that is not a multiple of the logical block size.</summary>
+    public static ErrorRecord Unaligned(string parameter, long value, int logicalBlockSize, object? target)
+        => Create(UnalignedId, ErrorCategory.InvalidArgument,
+            $"-{parameter} {value} is not a multiple of the disk's logical block size ({logicalBlockSize} bytes), "
+            + "which direct I/O requires.",
+            target,
+            $"Round -{parameter} to a multiple of {logicalBlockSize}.");
+
+    /// <summary>A request that would end past the disk's last byte.</summary>
+    public static ErrorRecord BeyondEndOfDevice(long offset, long length, long sizeBytes, object? target)
+        => Create(BeyondEndOfDeviceId, ErrorCategory.InvalidArgument,
+            $"Bytes {offset}..{offset + length - 1} go past the end of the disk ({sizeBytes} bytes).",
+            target,
+            $"Keep offset + length at most {sizeBytes} (the SizeBytes property of Get-VirtioBlkDevice).");
+
+    private static ErrorCategory IoCategory(string operation)
+    {
+        string op = operation.ToUpperInvariant();
+        return op.Contains("READ", StringComparison.Ordinal) ? ErrorCategory.ReadError
+            : op.Contains("WRITE", StringComparison.Ordinal) ? ErrorCategory.WriteError
+            : ErrorCategory.DeviceError;
+    }
+}
