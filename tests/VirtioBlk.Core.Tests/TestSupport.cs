@@ -131,3 +131,7 @@ internal static unsafe class Rings
 
     public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
 }
+
+/// <summary>Tests that count the process's fds or allocations run alone, so no other test's fds or garbage blur the count.</summary>
+[CollectionDefinition(nameof(Isolated), DisableParallelization = true)]
+public sealed class Isolated { }

@@ -55,6 +55,20 @@ public static unsafe class Sqe
         sqe->BufIndex = bufIndex;
     }
 
+    /// <summary>READV_FIXED (Linux 6.15): iovecs that point inside registered buffer <paramref name="bufIndex"/>.</summary>
+    public static void PrepReadvFixed(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ushort bufIndex, ulong userData)
+    {
+        PrepRw(sqe, IoUringOp.ReadvFixed, fd, (ulong)iovecs, count, offset, userData);
+        sqe->BufIndex = bufIndex;
+    }
+
+    /// <summary>WRITEV_FIXED (Linux 6.15).</summary>
+    public static void PrepWritevFixed(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ushort bufIndex, ulong userData)
+    {
+        PrepRw(sqe, IoUringOp.WritevFixed, fd, (ulong)iovecs, count, offset, userData);
+        sqe->BufIndex = bufIndex;
+    }
+
     public static void PrepFsync(IoUringSqe* sqe, int fd, bool dataSync, ulong userData)
     {
         PrepRw(sqe, IoUringOp.Fsync, fd, 0, 0, 0, userData);
