@@ -63,7 +63,8 @@ public sealed class GetVirtioBlkDeviceCommand : PSCmdlet
             pattern = pattern.Substring("/dev/".Length);
         }
 
-        var wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase | WildcardOptions.CultureInvariant);
+        // Case-sensitive, like the kernel names and a plain -Name.
+        var wildcard = WildcardPattern.Get(pattern, WildcardOptions.CultureInvariant);
         foreach (string disk in VirtioBlkDiscovery.EnumerateDiskNames())
         {
             // "vd*c0" selects disks by their passthrough node name.
