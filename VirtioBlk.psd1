@@ -16,6 +16,9 @@
     CompatiblePSEditions = @('Core')
     PowerShellVersion    = '7.4'
 
+    # Loaded before the root module so scripts can name the core's types: catch [VirtioBlk.Core.IoUringException].
+    RequiredAssemblies   = @('out/bin/VirtioBlk.Core.dll')
+
     FormatsToProcess     = @('module/VirtioBlk.Format.ps1xml')
 
     # Explicit lists: every exported cmdlet is listed here by name, nothing else is exported.

@@ -1,0 +1,129 @@
+#Requires -Version 7.4
+# The module's one errno/condition -> ErrorRecord mapping, and the shared "is this disk in use" check. Both are
+# public static classes that the I/O cmdlets build on; they are exercised here directly.
+
+BeforeAll {
+    $RepoRoot = (Resolve-Path "$PSScriptRoot/../..").Path
+    Import-Module (Join-Path $RepoRoot 'VirtioBlk.psd1') -Force -ErrorAction Stop
+    $ErrorRecords = [VirtioBlk.PowerShell.ErrorRecords]
+}
+
+Describe 'ErrorRecords.FromIoUring' -Tags CI {
+    It '<Errno> from <Operation> is <Id> / <Category>' -TestCases @(
+        @{ Errno = 'EPERM'; Operation = 'open'; Id = 'VirtioBlkAccessDenied'; Category = 'PermissionDenied' }
+        @{ Errno = 'EACCES'; Operation = 'URING_CMD'; Id = 'VirtioBlkAccessDenied'; Category = 'PermissionDenied' }
+        @{ Errno = 'EROFS'; Operation = 'open'; Id = 'VirtioBlkReadOnly'; Category = 'PermissionDenied' }
+        @{ Errno = 'ENOENT'; Operation = 'open'; Id = 'VirtioBlkPathNotFound'; Category = 'ObjectNotFound' }
+        @{ Errno = 'ENODEV'; Operation = 'open'; Id = 'VirtioBlkPathNotFound'; Category = 'ObjectNotFound' }
+        @{ Errno = 'EINVAL'; Operation = 'READ'; Id = 'VirtioBlkInvalidArgument'; Category = 'InvalidArgument' }
+        @{ Errno = 'EFAULT'; Operation = 'URING_CMD'; Id = 'VirtioBlkInvalidArgument'; Category = 'InvalidArgument' }
+        @{ Errno = 'EOPNOTSUPP'; Operation = 'READ'; Id = 'VirtioBlkNotSupported'; Category = 'NotImplemented' }
+        @{ Errno = 'ENOTTY'; Operation = 'URING_CMD'; Id = 'VirtioBlkNotSupported'; Category = 'NotImplemented' }
+        @{ Errno = 'ENOSYS'; Operation = 'io_uring_setup'; Id = 'VirtioBlkIoUringUnavailable'; Category = 'NotImplemented' }
+        @{ Errno = 'EBUSY'; Operation = 'open'; Id = 'VirtioBlkDeviceBusy'; Category = 'ResourceBusy' }
+        @{ Errno = 'EAGAIN'; Operation = 'io_uring_enter'; Id = 'VirtioBlkDeviceBusy'; Category = 'ResourceBusy' }
+        @{ Errno = 'EIO'; Operation = 'READ_FIXED'; Id = 'VirtioBlkIoError'; Category = 'ReadError' }
+        @{ Errno = 'EIO'; Operation = 'WRITEV'; Id = 'VirtioBlkIoError'; Category = 'WriteError' }
+        @{ Errno = 'EIO'; Operation = 'FLUSH'; Id = 'VirtioBlkIoError'; Category = 'DeviceError' }
+        @{ Errno = 'ENOSPC'; Operation = 'WRITE'; Id = 'VirtioBlkNoSpace'; Category = 'LimitsExceeded' }
+        @{ Errno = 'ENOMEM'; Operation = 'IORING_REGISTER_BUFFERS'; Id = 'VirtioBlkOutOfResources'; Category = 'ResourceUnavailable' }
+        @{ Errno = 'EMFILE'; Operation = 'open'; Id = 'VirtioBlkOutOfResources'; Category = 'ResourceUnavailable' }
+        @{ Errno = 'ETIME'; Operation = 'io_uring_enter'; Id = 'VirtioBlkTimedOut'; Category = 'OperationTimeout' }
+        @{ Errno = 'ECANCELED'; Operation = 'READ'; Id = 'VirtioBlkCanceled'; Category = 'OperationStopped' }
+        @{ Errno = 'EINTR'; Operation = 'io_uring_enter'; Id = 'VirtioBlkCanceled'; Category = 'OperationStopped' }
+        @{ Errno = 'EBADF'; Operation = 'io_uring_enter'; Id = 'VirtioBlkSystemCallFailed'; Category = 'NotSpecified' }
+    ) {
+        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno] $Errno, $Operation, $null, '/dev/vdz')
+        $record = $ErrorRecords::FromIoUring($exception, '/dev/vdz')
+        $record.FullyQualifiedErrorId | Should -Be $Id
+        $record.CategoryInfo.Category | Should -Be $Category
+        $record.Exception | Should -Be $exception
+        $record.TargetObject | Should -Be '/dev/vdz'
+        # The message keeps the kernel's words and adds what to do.
+        $record.ToString() | Should -BeLike "*$Errno*"
+        $record.ToString().Length | Should -BeGreaterThan $exception.Message.Length
+    }
+
+    It 'falls back to the exception''s path as target' {
+        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EACCES, 'open', $null, '/dev/vdz')
+        $ErrorRecords::FromIoUring($exception, $null).TargetObject | Should -Be '/dev/vdz'
+    }
+
+    It 'an unknown errno still maps' {
+        $exception = [VirtioBlk.Core.IoUringException]::new([Enum]::ToObject([VirtioBlk.Core.Errno], 200), 'open', $null, $null)
+        $ErrorRecords::FromIoUring($exception, 'x').FullyQualifiedErrorId | Should -Be 'VirtioBlkSystemCallFailed'
+    }
+
+    It 'a cmdlet writing the record gets the fully qualified id' {
+        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EACCES, 'open', $null, '/dev/vdz')
+        $record = $ErrorRecords::FromIoUring($exception, '/dev/vdz')
+        function Write-Record { [CmdletBinding()] param($Record) $PSCmdlet.WriteError($Record) }
+        { Write-Record $record -ErrorAction Stop } | Should -Throw -ErrorId 'VirtioBlkAccessDenied,Write-Record'
+    }
+}
+
+Describe 'ErrorRecords for the module''s own conditions' -Tags CI {
+    It '<Id> is <Category> and says what to do' -TestCases @(
+        @{ Id = 'VirtioBlkDeviceNotFound'; Category = 'ObjectNotFound'; Make = { $ErrorRecords::DeviceNotFound('vdz') }; Advice = '*Get-VirtioBlkDevice*' }
+        @{ Id = 'VirtioBlkNotVirtioDisk'; Category = 'InvalidArgument'; Make = { $ErrorRecords::NotVirtioDisk('loop0', $null) }; Advice = '*Get-VirtioBlkDevice*' }
+        @{ Id = 'VirtioBlkPartitionNotDisk'; Category = 'InvalidArgument'; Make = { $ErrorRecords::PartitionNotDisk('vdz1', 'vdz') }; Advice = '*-Name vdz*' }
+        @{ Id = 'VirtioBlkPassthroughUnavailable'; Category = 'NotInstalled'; Make = { $ErrorRecords::PassthroughUnavailable('vdz') }; Advice = '*/dev/vdz instead*' }
+        @{ Id = 'VirtioBlkUnaligned'; Category = 'InvalidArgument'; Make = { $ErrorRecords::Unaligned('Offset', 100, 512, 'vdz') }; Advice = '*multiple of 512*' }
+        @{ Id = 'VirtioBlkBeyondEndOfDevice'; Category = 'InvalidArgument'; Make = { $ErrorRecords::BeyondEndOfDevice(1024, 1024, 1536, 'vdz') }; Advice = '*at most 1536*' }
+        @{ Id = 'VirtioBlkDiskInUse'; Category = 'ResourceBusy'; Make = { $ErrorRecords::DiskInUse([VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect('vda'), 'vda') }; Advice = '*Unmount*' }
+        @{ Id = 'VirtioBlkSysfsUnreadable'; Category = 'ReadError'; Make = { $ErrorRecords::FromException([System.IO.InvalidDataException]::new('bad'), 'vdz') }; Advice = '*Get-VirtioBlkDevice*' }
+    ) {
+        $record = & $Make
+        $record.FullyQualifiedErrorId | Should -Be $Id
+        $record.CategoryInfo.Category | Should -Be $Category
+        $record.ToString() | Should -BeLike $Advice
+    }
+
+    It 'Create makes an exception of the category''s .NET type: <Category> -> <Type>' -TestCases @(
+        @{ Category = 'ObjectNotFound'; Type = [System.Management.Automation.ItemNotFoundException] }
+        @{ Category = 'InvalidArgument'; Type = [System.ArgumentException] }
+        @{ Category = 'PermissionDenied'; Type = [System.UnauthorizedAccessException] }
+        @{ Category = 'NotImplemented'; Type = [System.NotSupportedException] }
+        @{ Category = 'WriteError'; Type = [System.IO.IOException] }
+        @{ Category = 'ResourceBusy'; Type = [System.InvalidOperationException] }
+    ) {
+        $record = $ErrorRecords::Create('VirtioBlkTest', $Category, 'Something happened.', 'x', 'Do this.', $null)
+        $record.Exception | Should -BeOfType $Type
+        $record.ToString() | Should -Be 'Something happened. Do this.'
+        $record.Exception.Message | Should -Be 'Something happened. Do this.'
+    }
+}
+
+Describe 'DiskUsage.Inspect' -Tags CI {
+    BeforeDiscovery {
+        $script:RootDisk = foreach ($line in Get-Content /proc/self/mountinfo) {
+            $f = $line -split ' '
+            if ($f[4] -eq '/') {
+                $link = Get-Item "/sys/dev/block/$($f[2])" -ErrorAction Ignore
+                if ($link) { Split-Path -Leaf $link.ResolvedTarget }
+            }
+        }
+        $script:RootIsVirtioDisk = $RootDisk -and (Test-Path "/sys/block/$RootDisk/device/driver") -and
+            ((Split-Path -Leaf (Get-Item "/sys/block/$RootDisk/device/driver").ResolvedTarget) -eq 'virtio_blk')
+    }
+
+    It 'the disk mounted at / is in use, by its mount (<RootDisk>)' -Skip:(-not $RootIsVirtioDisk) -TestCases @{ RootDisk = $RootDisk } {
+        $usage = [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect($RootDisk)
+        $usage.IsInUse | Should -BeTrue
+        $usage.MountPoints | Should -Contain '/'
+        $usage.Describe() | Should -BeLike '*mounted at / *'
+        [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect("/dev/$RootDisk").IsInUse | Should -BeTrue
+    }
+
+    It 'a name that is no block device is not in use' {
+        $usage = [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect('vdnope')
+        $usage.IsInUse | Should -BeFalse
+        $usage.Describe() | Should -Be 'not in use'
+    }
+
+    It 'an unused loop device is not in use' -Skip:(-not (Test-Path /sys/block/loop7)) {
+        $mounted = (Get-Content /proc/self/mountinfo) -match ' 7:7 '
+        if ($mounted) { Set-ItResult -Skipped -Because 'loop7 is mounted here' }
+        [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect('loop7').IsInUse | Should -BeFalse
+    }
+}

@@ -1,0 +1,32 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Runs the Pester tests of the VirtioBlk module in this process and ends with the plain summary line CI reads:
+    "N passed, N failed, N skipped". Exits with the number of failed tests.
+.DESCRIPTION
+    Build first (dotnet build src/VirtioBlk.PowerShell), and run this in a new pwsh each time: a process that has
+    loaded the module keeps the old assembly. Pester comes from NuGet into .tools/ (see docs in toolchain.md):
+        dotnet package download Pester@5.7.1 --output .tools
+.EXAMPLE
+    NO_COLOR=1 dotnet pwsh -NoProfile -File tests/pester/Invoke-Tests.ps1
+#>
+param(
+    # Pester's module manifest; by default the copy under .tools/.
+    [string] $PesterPath = (Join-Path $PSScriptRoot '../../.tools/pester/5.7.1/tools/Pester.psd1'),
+    # Only tests with these tags (CI by default).
+    [string[]] $Tag = @('CI')
+)
+
+$ErrorActionPreference = 'Stop'
+if ($env:NO_COLOR) { $PSStyle.OutputRendering = 'PlainText' }
+Import-Module (Resolve-Path $PesterPath).Path
+
+$configuration = New-PesterConfiguration
+$configuration.Run.Path = $PSScriptRoot
+$configuration.Run.PassThru = $true
+$configuration.Filter.Tag = $Tag
+$configuration.Output.Verbosity = 'Detailed'
+$result = Invoke-Pester -Configuration $configuration
+
+"$($result.PassedCount) passed, $($result.FailedCount) failed, $($result.SkippedCount) skipped"
+exit $result.FailedCount
