@@ -124,6 +124,15 @@ args=(
 start=$(date +%s.%N)
 if [ $mode = shell ]; then
 	log "interactive shell; Ctrl-A X quits QEMU"
+	if [ -n "$timeout" ]; then
+		rc=0
+		timeout --foreground -k 5 "$timeout" "$qemu" "${args[@]}" -serial mon:stdio || rc=$?
+		if [ $rc = 124 ]; then
+			log "TIMEOUT after ${timeout}s: QEMU killed"
+			exit 124
+		fi
+		exit $rc
+	fi
 	"$qemu" "${args[@]}" -serial mon:stdio
 	exit 0
 fi
