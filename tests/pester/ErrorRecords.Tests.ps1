@@ -115,6 +115,18 @@ Describe 'DiskUsage.Inspect' -Tags CI {
         [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect("/dev/$RootDisk").IsInUse | Should -BeTrue
     }
 
+    It 'GetWriteRefusal refuses the disk mounted at / with VirtioBlkDiskInUse' -Skip:(-not $RootIsVirtioDisk) -TestCases @{ RootDisk = $RootDisk } {
+        $refusal = [VirtioBlk.PowerShell.Devices.DiskUsage]::GetWriteRefusal($RootDisk, "/dev/$RootDisk")
+        $refusal.FullyQualifiedErrorId | Should -Be 'VirtioBlkDiskInUse'
+        $refusal.CategoryInfo.Category | Should -Be 'ResourceBusy'
+        $refusal.TargetObject | Should -Be "/dev/$RootDisk"
+        $refusal.ToString() | Should -BeLike "*mounted at / (/dev/$RootDisk)*"
+    }
+
+    It 'GetWriteRefusal is null for a disk nothing uses' {
+        [VirtioBlk.PowerShell.Devices.DiskUsage]::GetWriteRefusal('vdnope', 'vdnope') | Should -BeNullOrEmpty
+    }
+
     It 'a name that is no block device is not in use' {
         $usage = [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect('vdnope')
         $usage.IsInUse | Should -BeFalse

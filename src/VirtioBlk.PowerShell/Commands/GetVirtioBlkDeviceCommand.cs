@@ -108,7 +108,7 @@ public sealed class GetVirtioBlkDeviceCommand : PSCmdlet
         {
             device = VirtioBlkDiscovery.Read(disk);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or OverflowException)
         {
             // Unplugged between listing and reading: when listing, the disk is simply no longer there.
             if (!(skipIfVanished && !Directory.Exists(Path.Combine(Sysfs.BlockRoot, disk))))

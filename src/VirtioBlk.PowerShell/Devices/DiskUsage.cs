@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Management.Automation;
 
 namespace VirtioBlk.PowerShell.Devices;
 
@@ -11,7 +12,7 @@ public sealed record DiskMount(string Device, string MountPoint, string FileSyst
 /// <summary>
 /// Is a disk in use? Mounted (the disk or a partition, in this process's mount namespace), used as swap, or
 /// held by another block device (dm, md, on the disk or a partition). The write cmdlets call
-/// <see cref="Inspect"/> and refuse with <see cref="ErrorRecords.DiskInUse"/> when <see cref="IsInUse"/> is true.
+/// <see cref="GetWriteRefusal"/> (or <see cref="Inspect"/>, then <see cref="ErrorRecords.DiskInUse"/>).
 /// </summary>
 /// <remarks>
 /// Reads /proc and /sys only. It can't see an open by another process (the kernel shows no such thing short of
@@ -69,6 +70,16 @@ public sealed class DiskUsage
         }
 
         return parts.Count == 0 ? "not in use" : string.Join("; ", parts);
+    }
+
+    /// <summary>
+    /// The refusal a write cmdlet reports before touching <paramref name="disk"/>, or null when the disk is free:
+    /// <c>if (DiskUsage.GetWriteRefusal(name, target) is ErrorRecord busy) { ThrowTerminatingError(busy); }</c>
+    /// </summary>
+    public static ErrorRecord? GetWriteRefusal(string disk, object? target)
+    {
+        DiskUsage usage = Inspect(disk);
+        return usage.IsInUse ? ErrorRecords.DiskInUse(usage, target) : null;
     }
 
     /// <summary>
