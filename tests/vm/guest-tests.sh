@@ -1,0 +1,27 @@
+#!/bin/bash
+# Runs inside the test VM (build.ps1 -Task VmTest): the in-guest suites, each writing its result to
+# $VBK_RESULTS for build.ps1 to add up.
+#   guest-tests.sh CONFIGURATION C_WITNESS_BINARY
+cfg=${1:-Release}
+witness=${2:-}
+results=${VBK_RESULTS:-${vbk_results:?run through run-vm.sh --results}}
+rc=0
+
+echo "--- kernel $(uname -r); disks: $(ls /sys/block | tr '\n' ' ')"
+
+echo "--- C witness (raw syscalls against the char devices)"
+if [ -n "$witness" ]; then
+	bash tests/vm/guest-smoke.sh "$witness" | tee "$results/c-witness.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+
+echo "--- xunit: the core against /dev/vdXc0 (Tier=Vm)"
+dotnet "tests/VirtioBlk.Core.Tests/bin/$cfg/net10.0/VirtioBlk.Core.Tests.dll" \
+	-trait Tier=Vm -result-xml "$results/core-vm.xml" || rc=1
+
+if ls tests/pester/*.Vm.Tests.ps1 >/dev/null 2>&1; then
+	echo "--- Pester: the cmdlets against the guest's virtio disks (Tag VM)"
+	pwsh -NoProfile -File tests/pester/Invoke-Tests.ps1 -Tag VM | tee "$results/pester-vm.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+exit $rc
