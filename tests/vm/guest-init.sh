@@ -7,6 +7,7 @@
 #   vbk_job   the run's job directory ("job" share): cmd.sh, rc
 #   vbk_results  optional results directory ("results" share), same path
 #   vbk_mode  "command" or "shell"
+# The command sees VBK_GUEST=1 and VBK_RESULTS (empty without --results).
 # It runs $vbk_job/cmd.sh in the project directory, prints
 # "=== vbk: exit <rc> ===", writes the code to $vbk_job/rc, syncs and powers off.
 
@@ -37,6 +38,8 @@ mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620 devpts /dev/pts 2>/dev/nu
 
 opts=trans=virtio,version=9p2000.L,msize=512000
 [ -n "$vbk_repo" ] || fail "vbk_repo not set"
+# Under /tmp on the host, these paths are hidden by the tmpfs: recreate them.
+mkdir -p "$vbk_repo" "$vbk_job" ${vbk_results:+"$vbk_results"} 2>/dev/null
 mount -t 9p -o "$opts" project "$vbk_repo" || fail "mount project share on $vbk_repo"
 mount -t 9p -o "$opts" job "$vbk_job" || fail "mount job share on $vbk_job"
 if [ -n "$vbk_results" ]; then
@@ -47,6 +50,9 @@ hostname vbk-guest 2>/dev/null
 ip link set lo up 2>/dev/null || true
 
 export HOME=/tmp/home TMPDIR=/tmp
+# For the command: where results go, and that it runs in the test VM (where
+# /dev/vda is the scratch disk "vbfile", not the host's disk).
+export VBK_RESULTS=${vbk_results:-} VBK_GUEST=1
 mkdir -p "$HOME"
 export LANG=C.UTF-8 TERM=${TERM:-linux} NO_COLOR=1
 # .NET: the host's SDK and package cache (read-only), scratch state on tmpfs.
