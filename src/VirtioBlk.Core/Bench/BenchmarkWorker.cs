@@ -1,0 +1,305 @@
+using System;
+using System.Diagnostics;
+using System.Threading;
+using HdrHistogram;
+using VirtioBlk.Core.Abi;
+using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Interop;
+using VirtioBlk.Core.Native;
+using VirtioBlk.Core.Uring;
+
+namespace VirtioBlk.Core.Bench;
+
+/// <summary>
+/// One thread's ring and loop, shaped like fio's t/io_uring submitter: prepare up to a submit batch while the
+/// depth allows, submit and wait for a complete batch in one io_uring_enter, reap every ready CQE without a
+/// syscall. Nothing in the loop allocates; the latency timestamps are taken once per batch, not per I/O.
+/// </summary>
+internal sealed unsafe class BenchmarkWorker : IDisposable
+{
+    private const long HighestLatencyNs = 60L * 1_000_000_000;
+    private const int IovecsPerIo = 4;
+
+    private readonly BenchmarkOptions _o;
+    private readonly SafeFileDescriptor _fd;
+    private readonly IoUring _ring;
+    private readonly AlignedBuffer _buffers;
+    private readonly AlignedBuffer? _iovecs;
+    private readonly int _sqeFd;
+    private readonly bool _passthrough;
+    private readonly int _depth;
+    private readonly int _bs;
+    private readonly int _iovCount;
+    private readonly ulong _rangeStart;
+    private readonly ulong _rangeBlocks;
+    private readonly int[] _freeSlots;
+    private readonly long[] _slotPrep;
+    private readonly long[] _slotSubmit;
+    private readonly IoUringCqe[] _cqes;
+    private readonly long[] _perSecond;
+    private ulong _rng;
+    private ulong _seq;
+
+    public readonly LongHistogram Slat = new(HighestLatencyNs, 3);
+    public readonly LongHistogram Clat = new(HighestLatencyNs, 3);
+    public readonly LongHistogram Lat = new(HighestLatencyNs, 3);
+
+    // Read by the controlling thread for progress; written only here.
+    private long _completed;
+
+    public BenchmarkWorker(BenchmarkOptions o, DiskGeometry geometry, int index)
+    {
+        _o = o;
+        _passthrough = o.Path == IoPathKind.Passthrough;
+        _depth = o.QueueDepth;
+        _bs = o.BlockSize;
+        int lbs = geometry.LogicalBlockSize;
+        _iovCount = Math.Min(IovecsPerIo, _bs / lbs);
+        ulong start = (o.RangeOffset + (ulong)_bs - 1) / (ulong)_bs * (ulong)_bs;
+        ulong end = o.RangeLength == 0 ? geometry.SizeBytes : Math.Min(geometry.SizeBytes, o.RangeOffset + o.RangeLength);
+        _rangeStart = start;
+        _rangeBlocks = end > start ? (end - start) / (ulong)_bs : 0;
+        _rng = 0x9E3779B97F4A7C15UL ^ ((ulong)(index + 1) * 0xBF58476D1CE4E5B9UL);
+
+        int flags = (o.Writes ? Sys.O_RDWR : Sys.O_RDONLY) | (!_passthrough && o.Direct ? Sys.O_DIRECT : 0);
+        _fd = SafeFileDescriptor.Open(o.DevicePath, flags);
+        try
+        {
+            IoUringSetupFlags rf = (_passthrough ? IoUringSetupFlags.Sqe128 : 0)
+                | (o.Poll ? IoUringSetupFlags.IoPoll : 0)
+                | (o.SqPoll ? IoUringSetupFlags.SqPoll : IoUringSetupFlags.SingleIssuer);
+            // The ring is made on the worker thread itself (SINGLE_ISSUER binds it to its creator).
+            _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = rf });
+            _buffers = new AlignedBuffer(_depth * _bs);
+            // Distinct non-zero bytes for writes, so a device that drops data is not mistaken for one that zeroes.
+            _buffers.Span.Fill(0x5A);
+            if (o.Vectored) _iovecs = new AlignedBuffer(_depth * IovecsPerIo * sizeof(IoVec));
+            if (o.FixedBuffers) _ring.RegisterBuffers(new[] { _buffers });
+            if (o.RegisteredFiles)
+            {
+                _ring.RegisterFiles(new[] { _fd.Fd });
+                _sqeFd = 0;
+            }
+            else
+            {
+                _sqeFd = _fd.Fd;
+            }
+            if (o.RegisteredRing) _ring.TryRegisterRingFd();
+        }
+        catch
+        {
+            _ring?.Dispose();
+            _buffers?.Dispose();
+            _iovecs?.Dispose();
+            _fd.Dispose();
+            throw;
+        }
+        _freeSlots = new int[_depth];
+        _slotPrep = new long[_depth];
+        _slotSubmit = new long[_depth];
+        _cqes = new IoUringCqe[Math.Max(_depth, 64)];
+        int seconds = o.IoCount > 0 ? 3600 : (int)Math.Ceiling(o.Duration.TotalSeconds) + 2;
+        _perSecond = new long[seconds];
+    }
+
+    public long Completed => Volatile.Read(ref _completed);
+    public long Errors { get; private set; }
+    public int FirstError { get; private set; }
+    public long SubmitCalls { get; private set; }
+    public long Submitted { get; private set; }
+    public long ReapCalls { get; private set; }
+    public long Reaped { get; private set; }
+    public TimeSpan UserCpu { get; private set; }
+    public TimeSpan SystemCpu { get; private set; }
+    public long StartTimestamp { get; private set; }
+    public long EndTimestamp { get; private set; }
+    public int SecondsRecorded { get; private set; }
+    public long[] PerSecond => _perSecond;
+
+    public void Run(int cpu, long endTimestamp, StrongBox stop)
+    {
+        if (cpu >= 0) Pin(cpu);
+        Sys.Rusage r0;
+        Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
+
+        bool latency = _o.RecordLatency;
+        long ioLimit = _o.IoCount;
+        long freq = Stopwatch.Frequency;
+        int free = _depth;
+        for (int i = 0; i < _depth; i++) _freeSlots[i] = _depth - 1 - i;
+        int submitBatch = Math.Max(1, Math.Min(_o.SubmitBatch, _depth));
+        uint completeBatch = (uint)Math.Max(1, Math.Min(_o.CompleteBatch, _depth));
+        int* prepped = stackalloc int[submitBatch];
+        long issued = 0, completed = 0, lastSecondCompleted = 0;
+        long start = Stopwatch.GetTimestamp();
+        long nextSecond = start + freq;
+        int second = 0;
+        StartTimestamp = start;
+        bool stopping = false;
+
+        while (true)
+        {
+            long now = Stopwatch.GetTimestamp();
+            if (!stopping && (Volatile.Read(ref stop.Value) || (ioLimit > 0 ? issued >= ioLimit : now >= endTimestamp)))
+            {
+                stopping = true; // stop issuing; what is in flight is drained and counted, and so is its time
+            }
+            int toPrep = stopping ? 0 : Math.Min(free, submitBatch);
+            if (ioLimit > 0) toPrep = (int)Math.Min(toPrep, ioLimit - issued);
+            for (int i = 0; i < toPrep; i++)
+            {
+                int slot = _freeSlots[--free];
+                Prepare(slot);
+                _slotPrep[slot] = now;
+                prepped[i] = slot;
+            }
+            issued += toPrep;
+            long inFlight = _ring.InFlight + _ring.Unsubmitted;
+            if (inFlight == 0) break;
+
+            // t/io_uring's rule: while the depth has room, submit without waiting; once full, wait for a batch.
+            uint wait = !stopping && free > 0 ? 0 : (uint)Math.Min(completeBatch, inFlight);
+            long submitAt = latency ? Stopwatch.GetTimestamp() : 0;
+            for (int i = 0; i < toPrep; i++) _slotSubmit[prepped[i]] = submitAt;
+            int took = _ring.SubmitAndWait(wait);
+            if (toPrep > 0)
+            {
+                SubmitCalls++;
+                Submitted += took;
+            }
+
+            int n = _ring.PeekCompletions(_cqes);
+            if (n > 0)
+            {
+                ReapCalls++;
+                Reaped += n;
+                long doneAt = latency ? Stopwatch.GetTimestamp() : 0;
+                for (int i = 0; i < n; i++)
+                {
+                    ref readonly IoUringCqe c = ref _cqes[i];
+                    int slot = (int)c.UserData;
+                    if (IsError(c.Res))
+                    {
+                        if (Errors++ == 0) FirstError = c.Res;
+                    }
+                    else
+                    {
+                        completed++;
+                        if (latency)
+                        {
+                            Slat.RecordValue(NsBetween(_slotPrep[slot], _slotSubmit[slot]));
+                            Clat.RecordValue(NsBetween(_slotSubmit[slot], doneAt));
+                            Lat.RecordValue(NsBetween(_slotPrep[slot], doneAt));
+                        }
+                    }
+                    _freeSlots[free++] = slot;
+                }
+                Volatile.Write(ref _completed, completed);
+            }
+
+            if (now >= nextSecond && second < _perSecond.Length)
+            {
+                _perSecond[second++] = completed - lastSecondCompleted;
+                lastSecondCompleted = completed;
+                nextSecond += freq;
+            }
+        }
+        EndTimestamp = Stopwatch.GetTimestamp();
+        SecondsRecorded = second;
+        Sys.Rusage r1;
+        Sys.GetRusage(Sys.RUSAGE_THREAD, &r1);
+        UserCpu = TimeSpan.FromMicroseconds((r1.UtimeSec - r0.UtimeSec) * 1_000_000 + r1.UtimeUsec - r0.UtimeUsec);
+        SystemCpu = TimeSpan.FromMicroseconds((r1.StimeSec - r0.StimeSec) * 1_000_000 + r1.StimeUsec - r0.StimeUsec);
+    }
+
+    private static long NsBetween(long from, long to)
+    {
+        long ns = (long)((to - from) * (1_000_000_000.0 / Stopwatch.Frequency));
+        return Math.Clamp(ns, 1, HighestLatencyNs);
+    }
+
+    private bool IsError(int res) => _passthrough ? res != 0 : res != _bs;
+
+    private void Prepare(int slot)
+    {
+        ulong block;
+        if (_o.Random)
+        {
+            // xorshift64: cheap, allocation-free, and good enough to spread offsets over the range.
+            _rng ^= _rng << 13;
+            _rng ^= _rng >> 7;
+            _rng ^= _rng << 17;
+            block = _rng % _rangeBlocks;
+        }
+        else
+        {
+            block = _seq++ % _rangeBlocks;
+        }
+        ulong offset = _rangeStart + block * (ulong)_bs;
+        bool write = _o.Operation switch
+        {
+            BenchmarkOperation.Write => true,
+            BenchmarkOperation.Mixed => (int)((_rng >> 33) % 100) >= _o.ReadPercent,
+            _ => false,
+        };
+        byte* buf = _buffers.Pointer + (long)slot * _bs;
+        IoUringSqe* sqe = _ring.GetSqe();
+        void* data = buf;
+        uint len = (uint)_bs;
+        if (_o.Vectored)
+        {
+            var iov = (IoVec*)_iovecs!.Pointer + slot * IovecsPerIo;
+            int piece = _bs / _iovCount;
+            for (int i = 0; i < _iovCount; i++) iov[i] = new IoVec { Base = (nint)(buf + i * piece), Length = (nuint)piece };
+            data = iov;
+            len = (uint)_iovCount;
+        }
+        if (_passthrough)
+        {
+            // The command's sector is always in 512-byte units (the seed's tool mixed 4 KiB block numbers in).
+            VirtioBlkCommand.Prep(sqe, _ring.SqeSize, _sqeFd, write ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In,
+                offset >> VirtioBlkConstants.SectorShift, data, len, _o.Vectored, _o.FixedBuffers ? 0 : -1, (ulong)slot);
+        }
+        else if (_o.Vectored)
+        {
+            if (_o.FixedBuffers)
+            {
+                if (write) Sqe.PrepWritevFixed(sqe, _sqeFd, (IoVec*)data, len, offset, 0, (ulong)slot);
+                else Sqe.PrepReadvFixed(sqe, _sqeFd, (IoVec*)data, len, offset, 0, (ulong)slot);
+            }
+            else if (write) Sqe.PrepWritev(sqe, _sqeFd, (IoVec*)data, len, offset, (ulong)slot);
+            else Sqe.PrepReadv(sqe, _sqeFd, (IoVec*)data, len, offset, (ulong)slot);
+        }
+        else if (_o.FixedBuffers)
+        {
+            if (write) Sqe.PrepWriteFixed(sqe, _sqeFd, data, len, offset, 0, (ulong)slot);
+            else Sqe.PrepReadFixed(sqe, _sqeFd, data, len, offset, 0, (ulong)slot);
+        }
+        else if (write) Sqe.PrepWrite(sqe, _sqeFd, data, len, offset, (ulong)slot);
+        else Sqe.PrepRead(sqe, _sqeFd, data, len, offset, (ulong)slot);
+        if (_o.RegisteredFiles) Sqe.SetFixedFile(sqe);
+    }
+
+    private static void Pin(int cpu)
+    {
+        ulong* mask = stackalloc ulong[16];
+        new Span<ulong>(mask, 16).Clear();
+        mask[cpu / 64] = 1UL << (cpu % 64);
+        ErrnoText.ThrowIfFailed(Sys.SchedSetAffinity(0, 16 * sizeof(ulong), mask), $"sched_setaffinity(cpu {cpu})");
+    }
+
+    public void Dispose()
+    {
+        // Drain first (the ring's Dispose waits for every CQE), then the memory the kernel was using.
+        _ring.Dispose();
+        _buffers.Dispose();
+        _iovecs?.Dispose();
+        _fd.Dispose();
+    }
+}
+
+/// <summary>A flag shared by the controller (sets it) and the workers (poll it).</summary>
+internal sealed class StrongBox
+{
+    public bool Value;
+}

@@ -1,0 +1,118 @@
+using System;
+using System.Linq;
+using VirtioBlk.Core.Bench;
+using VirtioBlk.Core.Devices;
+using Xunit;
+
+namespace VirtioBlk.Core.Tests;
+
+/// <summary>The benchmark engine on loop devices: its figures agree with each other and each knob does what it says.</summary>
+[Collection(nameof(Isolated))]
+public sealed class BenchmarkEngineTests
+{
+    [Theory]
+    [InlineData(1, 1, 1, false, false, false)]
+    [InlineData(8, 4, 4, true, true, false)]
+    [InlineData(32, 8, 8, true, true, true)]
+    [InlineData(16, 4, 2, false, true, false)]
+    public void FiguresAgreeWithEachOther(int depth, int submitBatch, int completeBatch, bool fixedBuffers, bool registeredFiles, bool vectored)
+    {
+        using LoopDevice loop = LoopDevice.Create(64 << 20);
+        BenchmarkRunResult r = BenchmarkEngine.Run(new BenchmarkOptions
+        {
+            DevicePath = loop.Path, QueueDepth = depth, SubmitBatch = submitBatch, CompleteBatch = completeBatch,
+            FixedBuffers = fixedBuffers, RegisteredFiles = registeredFiles, Vectored = vectored, IoCount = 20_000,
+        });
+        Assert.Equal(0, r.Errors);
+        Assert.Equal(20_000, r.TotalIos);
+        Assert.Equal(20_000, r.SubmittedIos);
+        Assert.Equal(20_000, r.ReapedIos);
+        Assert.InRange(r.Iops * r.Elapsed.TotalSeconds, 20_000 * 0.999, 20_000 * 1.001);
+        Assert.InRange(r.IosPerSubmitCall, 1, submitBatch);
+        Assert.True(r.IosPerReapCall >= 1);
+        LatencySummary lat = r.TotalLatency!;
+        Assert.Equal(20_000, lat.Count);
+        Assert.True(lat.MinUs <= lat.P50Us && lat.P50Us <= lat.P90Us && lat.P90Us <= lat.P99Us
+            && lat.P99Us <= lat.P999Us && lat.P999Us <= lat.P9999Us && lat.P9999Us <= lat.MaxUs * 1.001);
+        Assert.True(r.CompletionLatency!.MeanUs <= lat.MeanUs && r.SubmitLatency!.MeanUs <= lat.MeanUs);
+        Assert.Equal(20_000, lat.Buckets.Sum(b => b.Count));
+        Assert.True(r.UserCpu + r.SystemCpu > TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void ATimedRunReportsPerSecondSamplesAndTwoThreadsRunTwoRings()
+    {
+        using LoopDevice loop = LoopDevice.Create(64 << 20);
+        int progressCalls = 0;
+        BenchmarkRunResult r = BenchmarkEngine.Run(new BenchmarkOptions
+        {
+            DevicePath = loop.Path, QueueDepth = 8, SubmitBatch = 4, CompleteBatch = 4, Threads = 2,
+            Duration = TimeSpan.FromSeconds(2.2), RecordLatency = false,
+        }, default, p => progressCalls++);
+        Assert.InRange(r.Elapsed.TotalSeconds, 2.1, 4);
+        Assert.Equal(2, r.IopsPerSecond.Length);
+        Assert.All(r.IopsPerSecond, s => Assert.True(s > 0));
+        Assert.True(progressCalls >= 1);
+        Assert.Null(r.TotalLatency);
+        Assert.True(r.TotalIos > 0);
+    }
+
+    [Fact]
+    public void WritesLandOnlyInsideTheRange()
+    {
+        using LoopDevice loop = LoopDevice.Create(8 << 20);
+        BenchmarkEngine.Run(new BenchmarkOptions
+        {
+            DevicePath = loop.Path, Operation = BenchmarkOperation.Write, RangeOffset = 1 << 20, RangeLength = 1 << 20,
+            QueueDepth = 4, IoCount = 2000, Random = true,
+        });
+        byte[] disk = System.IO.File.ReadAllBytes(loop.BackingFile);
+        Assert.True(disk.AsSpan(0, 1 << 20).IndexOfAnyExcept((byte)0) < 0, "bytes written before the range");
+        Assert.True(disk.AsSpan(2 << 20).IndexOfAnyExcept((byte)0) < 0, "bytes written after the range");
+        Assert.True(disk.AsSpan(1 << 20, 1 << 20).IndexOf((byte)0x5A) >= 0, "nothing written inside the range");
+    }
+
+    [Fact]
+    public void BadKnobsAreRefusedBeforeAnyIo()
+    {
+        using LoopDevice loop = LoopDevice.Create(8 << 20, 4096);
+        var ok = new BenchmarkOptions { DevicePath = loop.Path, IoCount = 10 };
+        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { BlockSize = 512 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { QueueDepth = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { RangeOffset = 8 << 20 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { ReadPercent = 101 }));
+        Assert.Throws<ArgumentException>(() => BenchmarkEngine.Validate(ok with { Path = IoPathKind.Passthrough }));
+        var poll = Assert.Throws<IoUringException>(() => BenchmarkEngine.Validate(ok with { Poll = true }));
+        Assert.Equal(Errno.EOPNOTSUPP, poll.Errno);
+        Assert.Contains("poll queues", poll.Message);
+    }
+
+    [Fact]
+    public void CancellationDrainsAndReportsWhatRan()
+    {
+        using LoopDevice loop = LoopDevice.Create(64 << 20);
+        using var cts = new System.Threading.CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        BenchmarkRunResult r = BenchmarkEngine.Run(new BenchmarkOptions { DevicePath = loop.Path, Duration = TimeSpan.FromSeconds(30) }, cts.Token);
+        Assert.True(r.Cancelled);
+        Assert.InRange(r.Elapsed.TotalSeconds, 0.2, 5);
+        Assert.True(r.TotalIos > 0);
+        Assert.Equal(0, r.Errors);
+    }
+
+    [Fact]
+    public void TheWorkerLoopAllocatesNothingPerIo()
+    {
+        using LoopDevice loop = LoopDevice.Create(64 << 20);
+        var o = new BenchmarkOptions { DevicePath = loop.Path, QueueDepth = 32, SubmitBatch = 8, CompleteBatch = 8, FixedBuffers = true, RegisteredFiles = true };
+        DiskGeometry g = BenchmarkEngine.Validate(o);
+        using (var warm = new BenchmarkWorker(o with { IoCount = 20_000 }, g, 0)) warm.Run(-1, 0, new StrongBox());
+        using var w = new BenchmarkWorker(o with { IoCount = 100_000 }, g, 0);
+        var stop = new StrongBox();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        w.Run(-1, 0, stop);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Console.WriteLine($"[bench-alloc] {allocated} bytes over {w.Completed} I/Os with latency recording");
+        Assert.Equal(100_000, w.Completed);
+        Assert.Equal(0, allocated);
+    }
+}
