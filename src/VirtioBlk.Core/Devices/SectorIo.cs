@@ -41,7 +41,10 @@ public sealed record SectorIoOptions
     /// <summary>Open for writing.</summary>
     public bool Write { get; init; }
 
-    /// <summary>O_EXCL on the block device: the open fails with EBUSY if the disk is mounted or claimed.</summary>
+    /// <summary>
+    /// O_EXCL on the block device: the open fails with EBUSY if the disk is mounted or claimed. On passthrough the
+    /// char device has no such claim, so the session also holds an O_EXCL open of the disk's block device.
+    /// </summary>
     public bool Exclusive { get; init; }
 
     /// <summary>iovecs per vectored I/O (at most; fewer when the I/O is small).</summary>
@@ -55,6 +58,7 @@ public sealed record SectorIoOptions
 public sealed unsafe class SectorIoSession : IDisposable
 {
     private readonly SafeFileDescriptor _fd;
+    private readonly SafeFileDescriptor? _claim; // O_EXCL hold on /dev/<disk> for an exclusive passthrough session
     private readonly IoUring _ring;
     private readonly AlignedBuffer _staging;
     private readonly AlignedBuffer? _iovecs;
@@ -84,7 +88,19 @@ public sealed unsafe class SectorIoSession : IDisposable
         _depth = options.QueueDepth;
 
         int flags = (options.Write ? Sys.O_RDWR : Sys.O_RDONLY) | (pt ? 0 : Sys.O_DIRECT) | (options.Exclusive && !pt ? Sys.O_EXCL : 0);
-        _fd = SafeFileDescriptor.Open(devicePath, flags);
+        if (pt && options.Exclusive)
+        {
+            _claim = SafeFileDescriptor.Open("/dev/" + geometry.Name, Sys.O_RDONLY | Sys.O_EXCL);
+        }
+        try
+        {
+            _fd = SafeFileDescriptor.Open(devicePath, flags);
+        }
+        catch
+        {
+            _claim?.Dispose();
+            throw;
+        }
         try
         {
             IoUringSetupFlags ringFlags = (pt ? IoUringSetupFlags.Sqe128 : 0) | (options.Poll ? IoUringSetupFlags.IoPoll : 0);
@@ -110,6 +126,7 @@ public sealed unsafe class SectorIoSession : IDisposable
             _staging?.Dispose();
             _iovecs?.Dispose();
             _fd.Dispose();
+            _claim?.Dispose();
             throw;
         }
         _freeSlots = new int[_depth];
@@ -339,5 +356,6 @@ public sealed unsafe class SectorIoSession : IDisposable
         _staging.Dispose();
         _iovecs?.Dispose();
         _fd.Dispose();
+        _claim?.Dispose();
     }
 }
