@@ -24,6 +24,9 @@
     # Explicit lists: every exported cmdlet is listed here by name, nothing else is exported.
     CmdletsToExport      = @(
         'Get-VirtioBlkDevice'
+        'Read-VirtioBlkSector'
+        'Write-VirtioBlkSector'
+        'Test-VirtioBlkPassthrough'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

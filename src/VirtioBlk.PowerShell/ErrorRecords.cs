@@ -24,6 +24,14 @@ namespace VirtioBlk.PowerShell;
 /// | VirtioBlkDiskInUse                | ResourceBusy        | write refused: mounted, swap, or held (<see cref="DiskUsage"/>) |
 /// | VirtioBlkUnaligned                | InvalidArgument     | offset/length not a multiple of the logical block size (O_DIRECT) |
 /// | VirtioBlkBeyondEndOfDevice        | InvalidArgument     | offset + length past the end of the disk |
+/// | VirtioBlkNotBlockDevice           | InvalidArgument     | -Path is a file, directory or other char device, not a disk |
+/// | VirtioBlkInvalidLength            | InvalidArgument     | nothing to transfer: -Count 0, empty input or source file |
+/// | VirtioBlkLengthTooLarge           | LimitsExceeded      | one call would transfer more than <see cref="MaxTransferLength"/> bytes |
+/// | VirtioBlkUnsupportedCombination   | InvalidArgument     | switches the kernel forbids together (passthrough + -Vectored + -FixedBuffer) |
+/// | VirtioBlkPollUnavailable          | NotEnabled          | -Poll on a disk without poll queues (queue/io_poll = 0) |
+/// | VirtioBlkIoUringDisabled          | NotEnabled          | io_uring_setup refused by sysctl kernel.io_uring_disabled |
+/// | VirtioBlkDeviceStatus             | ReadError/WriteError/DeviceError, NotImplemented | virtio status IOERR / UNSUPP from a passthrough command |
+/// | VirtioBlkSourceUnreadable         | ObjectNotFound/ReadError | Write-VirtioBlkSector -SourcePath missing or unreadable |
 /// | From an IoUringException, by errno (<see cref="FromIoUring"/>): |||
 /// | VirtioBlkAccessDenied             | PermissionDenied    | EPERM, EACCES |
 /// | VirtioBlkReadOnly                 | PermissionDenied    | EROFS |
@@ -62,6 +70,20 @@ public static class ErrorRecords
     public const string TimedOutId = "VirtioBlkTimedOut";
     public const string CanceledId = "VirtioBlkCanceled";
     public const string SystemCallFailedId = "VirtioBlkSystemCallFailed";
+    public const string NotBlockDeviceId = "VirtioBlkNotBlockDevice";
+    public const string InvalidLengthId = "VirtioBlkInvalidLength";
+    public const string LengthTooLargeId = "VirtioBlkLengthTooLarge";
+    public const string UnsupportedCombinationId = "VirtioBlkUnsupportedCombination";
+    public const string PollUnavailableId = "VirtioBlkPollUnavailable";
+    public const string IoUringDisabledId = "VirtioBlkIoUringDisabled";
+    public const string DeviceStatusId = "VirtioBlkDeviceStatus";
+    public const string SourceUnreadableId = "VirtioBlkSourceUnreadable";
+
+    /// <summary>The most bytes one Read-/Write-VirtioBlkSector call moves (the data is one byte[] in memory).</summary>
+    public const int MaxTransferLength = 1 << 30;
+
+    /// <summary>Where kernel.io_uring_disabled lives: 0 allowed, 1 only for io_uring_group members, 2 disabled.</summary>
+    internal const string IoUringDisabledSysctl = "/proc/sys/kernel/io_uring_disabled";
 
     /// <summary>
     /// An ErrorRecord for one of the module's own conditions. <paramref name="message"/> says what happened;
@@ -71,7 +93,9 @@ public static class ErrorRecords
     public static ErrorRecord Create(string errorId, ErrorCategory category, string message, object? target,
         string? recommendedAction = null, Exception? exception = null)
     {
-        string text = recommendedAction is null ? message : $"{message} {recommendedAction}";
+        string text = recommendedAction is null ? message
+            : message.EndsWith('.') ? $"{message} {recommendedAction}"
+            : $"{message}. {recommendedAction}";
         exception ??= category switch
         {
             ErrorCategory.ObjectNotFound => new ItemNotFoundException(text),
@@ -92,6 +116,16 @@ public static class ErrorRecords
     /// <summary>A failed system call or io_uring operation, classified by its errno (see the table above).</summary>
     public static ErrorRecord FromIoUring(IoUringException e, object? target)
     {
+        if (e is VirtioBlk.Core.Devices.VirtioBlkStatusException status)
+        {
+            return DeviceStatus(status, target);
+        }
+
+        if (e.Errno == Errno.EPERM && e.Operation == "io_uring_setup" && Sysfs.TryReadInt64(IoUringDisabledSysctl) is long disabled and > 0)
+        {
+            return IoUringDisabled(disabled, target, e);
+        }
+
         string path = e.Path ?? target?.ToString() ?? "the device";
         (string id, ErrorCategory category, string action) = e.Errno switch
         {
@@ -140,6 +174,10 @@ public static class ErrorRecords
     public static ErrorRecord FromException(Exception e, object? target) => e switch
     {
         IoUringException io => FromIoUring(io, target),
+        ArgumentException => Create(InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, target,
+            "Check the parameters against the disk's LogicalBlockSize and size (Get-VirtioBlkDevice).", e),
+        OperationCanceledException => Create(CanceledId, ErrorCategory.OperationStopped, e.Message, target,
+            "The operation was canceled (Ctrl+C). Run it again.", e),
         UnauthorizedAccessException => Create(AccessDeniedId, ErrorCategory.PermissionDenied, e.Message, target,
             "Run PowerShell as root.", e),
         _ => Create(SysfsUnreadableId, ErrorCategory.ReadError, e.Message, target,
@@ -174,7 +212,9 @@ public static class ErrorRecords
             $"'{disk}' has no passthrough char device (/dev/{disk}c0, class vblk-generic): the running kernel "
             + "does not carry the virtio-blk io_uring passthrough series.",
             disk,
-            $"Use the block device /dev/{disk} instead, or boot a kernel built with the passthrough patches.");
+            $"Use the block device /dev/{disk} instead (-Mode Block or Auto), or boot a kernel built with the "
+            + "passthrough patches (kernel/README.md in the VirtioBlk repository says how); "
+            + "Test-VirtioBlkPassthrough checks every prerequisite.");
 
     /// <summary>A write refused because the disk is mounted, swap, or held; see <see cref="DiskUsage.Inspect"/>.</summary>
     public static ErrorRecord DiskInUse(DiskUsage usage, object? target)
@@ -198,6 +238,138 @@ public static class ErrorRecords
             $"Bytes {offset}..{offset + length - 1} go past the end of the disk ({sizeBytes} bytes).",
             target,
             $"Keep offset + length at most {sizeBytes} (the SizeBytes property of Get-VirtioBlkDevice).");
+
+    /// <summary>-Path names nothing.</summary>
+    public static ErrorRecord PathNotFound(string path)
+        => Create(PathNotFoundId, ErrorCategory.ObjectNotFound,
+            $"'{path}' does not exist.",
+            path,
+            "Give a block device (/dev/vdb, /dev/loop0) or a passthrough char device (/dev/vdbc0); "
+            + "Get-VirtioBlkDevice lists the virtio-blk disks and can be piped in.");
+
+    /// <summary>-Path exists but is no disk (a file, a directory, /dev/null).</summary>
+    public static ErrorRecord NotBlockDevice(string path, string what)
+        => Create(NotBlockDeviceId, ErrorCategory.InvalidArgument,
+            $"'{path}' is {what}, not a block device or a virtio-blk passthrough char device.",
+            path,
+            "Give a whole disk: /dev/vdX (or any block device, such as a loop device, on the block path) or /dev/vdXc0.");
+
+    /// <summary>Passthrough asked of a disk that virtio_blk does not drive.</summary>
+    public static ErrorRecord PassthroughNeedsVirtio(string path, string disk, string? driver)
+        => Create(NotVirtioDiskId, ErrorCategory.InvalidArgument,
+            $"'{path}' ({disk}, driver: {driver ?? "none"}) is not a virtio-blk disk, so it has no passthrough char device.",
+            path,
+            "Use -Mode Block (or Auto) for this disk; passthrough needs a virtio-blk disk with /dev/vdXc0.");
+
+    /// <summary>-Sector or -Count not a multiple of the logical block size in 512-byte sectors; names the nearest valid values.</summary>
+    public static ErrorRecord UnalignedSectors(string parameter, ulong value, int sectorsPerBlock, int logicalBlockSize, object? target)
+    {
+        ulong step = (ulong)sectorsPerBlock;
+        ulong below = value / step * step;
+        ulong above = below + step;
+        string nearest = parameter == "Count" && below == 0 ? $"{above}" : $"{below} or {above}";
+        return Create(UnalignedId, ErrorCategory.InvalidArgument,
+            $"-{parameter} {value} is not a multiple of {sectorsPerBlock}: the disk's logical block is {logicalBlockSize} bytes "
+            + $"({sectorsPerBlock} sectors of 512 bytes), and I/O must start and end on a block boundary.",
+            target,
+            $"Use -{parameter} {nearest}.");
+    }
+
+    /// <summary>A data length (bytes to write) not a multiple of the logical block size.</summary>
+    public static ErrorRecord UnalignedLength(long length, int logicalBlockSize, object? target)
+    {
+        long below = length / logicalBlockSize * logicalBlockSize;
+        long above = below + logicalBlockSize;
+        return Create(UnalignedId, ErrorCategory.InvalidArgument,
+            $"The data is {length} bytes, not a multiple of the disk's logical block size ({logicalBlockSize} bytes).",
+            target,
+            below == 0 ? $"Pad the data to {above} bytes." : $"Trim the data to {below} bytes or pad it to {above}.");
+    }
+
+    /// <summary>Sectors that run past the end of the disk; names the last valid start for that count.</summary>
+    public static ErrorRecord SectorsBeyondEnd(ulong sector, ulong count, ulong diskSectors, object? target)
+    {
+        string action = count > diskSectors
+            ? $"The disk has only {diskSectors} sectors; use -Count {diskSectors} or less."
+            : $"The disk has {diskSectors} sectors (0..{diskSectors - 1}); with {count} sectors, -Sector can be at most {diskSectors - count}.";
+        return Create(BeyondEndOfDeviceId, ErrorCategory.InvalidArgument,
+            $"Sectors {sector}..{sector + count - 1} go past the end of the disk.",
+            target,
+            action);
+    }
+
+    /// <summary>Nothing to transfer.</summary>
+    public static ErrorRecord InvalidLength(string what, object? target)
+        => Create(InvalidLengthId, ErrorCategory.InvalidArgument,
+            $"{what}: there is nothing to transfer.",
+            target,
+            "Give at least one logical block: -Count is in 512-byte sectors (at least one block), and the data to "
+            + "write must be a non-empty multiple of the logical block size.");
+
+    /// <summary>More than <see cref="MaxTransferLength"/> bytes in one call.</summary>
+    public static ErrorRecord LengthTooLarge(long length, object? target)
+        => Create(LengthTooLargeId, ErrorCategory.LimitsExceeded,
+            $"{length} bytes in one call is more than the {MaxTransferLength} bytes ({MaxTransferLength / (1 << 20)} MiB) this "
+            + "cmdlet holds in memory.",
+            target,
+            $"Split the transfer into calls of at most {MaxTransferLength / 512} sectors each.");
+
+    /// <summary>Switches the kernel forbids together, refused before anything is submitted.</summary>
+    public static ErrorRecord UnsupportedCombination(string combination, string reason, object? target, string action)
+        => Create(UnsupportedCombinationId, ErrorCategory.InvalidArgument,
+            $"{combination} is not possible: {reason}",
+            target,
+            action);
+
+    /// <summary>-Poll on a disk without poll queues.</summary>
+    public static ErrorRecord PollUnavailable(string disk, object? target)
+        => Create(PollUnavailableId, ErrorCategory.NotEnabled,
+            $"'{disk}' has no poll queues (/sys/block/{disk}/queue/io_poll is 0), so polled I/O (-Poll) would fail with EOPNOTSUPP.",
+            target,
+            "Drop -Poll, or for a virtio-blk disk boot with virtio_blk.poll_queues=N (N >= 1) on the kernel command "
+            + "line (or 'options virtio_blk poll_queues=N' before the driver loads). Loop devices never poll.");
+
+    /// <summary>io_uring switched off by sysctl.</summary>
+    public static ErrorRecord IoUringDisabled(long setting, object? target, Exception? exception = null)
+        => Create(IoUringDisabledId, ErrorCategory.NotEnabled,
+            setting >= 2
+                ? "io_uring is disabled on this machine (kernel.io_uring_disabled = 2)."
+                : "io_uring is restricted on this machine (kernel.io_uring_disabled = 1): only root and members of "
+                  + "kernel.io_uring_group may create rings.",
+            target,
+            "As root: 'sysctl kernel.io_uring_disabled=0' (or add this user to the group in kernel.io_uring_group).",
+            exception);
+
+    /// <summary>A passthrough command the device answered with VIRTIO_BLK_S_IOERR or _UNSUPP.</summary>
+    public static ErrorRecord DeviceStatus(VirtioBlk.Core.Devices.VirtioBlkStatusException e, object? target)
+    {
+        bool unsupported = e.Status == VirtioBlk.Core.Abi.VirtioBlkStatus.Unsupported;
+        string path = e.Path ?? target?.ToString() ?? "the device";
+        return Create(DeviceStatusId, unsupported ? ErrorCategory.NotImplemented : IoCategory(e.Operation),
+            e.Message,
+            target ?? e.Path,
+            unsupported
+                ? $"The device behind {path} does not support this request type. Use -Mode Block, or a device/backend that implements it."
+                : $"The device failed the request on {path}. Check 'dmesg' and the host side of the disk (image file, backend).",
+            e);
+    }
+
+    /// <summary>The disk is read-only: writes are always refused, -Force or not.</summary>
+    public static ErrorRecord ReadOnlyDisk(string disk, object? target)
+        => Create(ReadOnlyId, ErrorCategory.PermissionDenied,
+            $"'{disk}' is read-only (/sys/block/{disk}/ro is 1); writing to it is refused even with -Force.",
+            target,
+            "Write to a writable disk, or clear the flag with 'blockdev --setrw' if an admin set it (a device that "
+            + "offers VIRTIO_BLK_F_RO stays read-only).");
+
+    /// <summary>-SourcePath is missing or can't be read.</summary>
+    public static ErrorRecord SourceUnreadable(string path, Exception e)
+        => Create(SourceUnreadableId,
+            e is FileNotFoundException or DirectoryNotFoundException ? ErrorCategory.ObjectNotFound : ErrorCategory.ReadError,
+            $"Cannot read the source file '{path}': {e.Message}",
+            path,
+            "Give an existing, readable file whose length is a multiple of the disk's logical block size, or pipe a byte[] in.",
+            e);
 
     private static ErrorCategory IoCategory(string operation)
     {

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using VirtioBlk.Core.Devices;
 
 namespace VirtioBlk.PowerShell.Devices;
 
@@ -152,9 +153,12 @@ internal static class VirtioBlkDiscovery
     {
         string block = Path.Combine(Sysfs.BlockRoot, name);
         string queue = Path.Combine(block, "queue");
-        long sectors = Sysfs.ReadInt64(Path.Combine(block, "size"));
+
+        // Size and I/O limits come from the core's reader, the same numbers the I/O cmdlets split requests by.
+        DiskGeometry geometry = DiskGeometry.FromSysfs(name);
+        long sectors = checked((long)geometry.Sectors);
         int queueCount = CountHardwareQueues(block);
-        bool ioPoll = Sysfs.TryReadInt64(Path.Combine(queue, "io_poll")) == 1;
+        bool ioPoll = geometry.IoPoll;
         (int pollQueues, string pollSource) = CountPollQueues(name, queueCount, ioPoll);
         string featureBits = Sysfs.TryReadText(Path.Combine(block, "device", "features"))?.Trim() ?? "";
         string serial = Sysfs.TryReadText(Path.Combine(block, "serial")) ?? "";
@@ -169,12 +173,12 @@ internal static class VirtioBlkDiscovery
             CharDevicePath = CharDevicePath(name),
             Sectors = sectors,
             SizeBytes = checked(sectors * 512),
-            LogicalBlockSize = Sysfs.ReadInt32(Path.Combine(queue, "logical_block_size")),
-            PhysicalBlockSize = Sysfs.ReadInt32(Path.Combine(queue, "physical_block_size")),
-            MaxTransferBytes = Sysfs.ReadInt64(Path.Combine(queue, "max_sectors_kb")) * 1024,
-            MaxHwTransferBytes = Sysfs.ReadInt64(Path.Combine(queue, "max_hw_sectors_kb")) * 1024,
-            MaxSegments = Sysfs.ReadInt32(Path.Combine(queue, "max_segments")),
-            ReadOnly = Sysfs.ReadInt64(Path.Combine(block, "ro")) != 0,
+            LogicalBlockSize = geometry.LogicalBlockSize,
+            PhysicalBlockSize = geometry.PhysicalBlockSize,
+            MaxTransferBytes = geometry.MaxTransferBytes,
+            MaxHwTransferBytes = geometry.MaxHwTransferBytes,
+            MaxSegments = geometry.MaxSegments,
+            ReadOnly = geometry.ReadOnly,
             Serial = serial.Length == 0 ? null : serial,
             QueueCount = queueCount,
             PollQueues = pollQueues,

@@ -1,0 +1,187 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Management.Automation;
+using VirtioBlk.Core;
+using VirtioBlk.Core.Abi;
+using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Uring;
+using VirtioBlk.PowerShell.Devices;
+
+namespace VirtioBlk.PowerShell;
+
+/// <summary>
+/// Test-VirtioBlkPassthrough: per virtio-blk disk, whether io_uring passthrough (and polled passthrough) can be
+/// used, each prerequisite with its state and, when it fails, the reason and the remedy. Reads one block; writes nothing.
+/// </summary>
+/// <example>Test-VirtioBlkPassthrough</example>
+/// <example>(Test-VirtioBlkPassthrough /dev/vdb).Verdict -eq 'Ok'</example>
+/// <example>Test-VirtioBlkPassthrough vdb | Select-Object -ExpandProperty Checks | Format-List</example>
+[Cmdlet(VerbsDiagnostic.Test, "VirtioBlkPassthrough")]
+[OutputType(typeof(VirtioBlkPassthroughReport))]
+public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
+{
+    private const string KernelReadme = "kernel/README.md in the VirtioBlk repository";
+
+    /// <summary>Disks to test: /dev/vdb, /dev/vdbc0 or vdb; binds the Path property of piped objects. All virtio-blk disks when omitted.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [Alias("DevicePath")]
+    public string[]? Path { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        IEnumerable<string> paths = Path ?? (IEnumerable<string>)VirtioBlkDiscovery.EnumerateDiskNames();
+        foreach (string path in paths)
+        {
+            if (SectorTarget.Resolve(path, out ErrorRecord? error) is not SectorTarget target)
+            {
+                WriteError(error!);
+                continue;
+            }
+
+            if (!target.IsVirtio)
+            {
+                WriteError(ErrorRecords.PassthroughNeedsVirtio(path, target.Disk, target.Driver));
+                continue;
+            }
+
+            WriteObject(Test(target));
+        }
+    }
+
+    private static VirtioBlkPassthroughReport Test(SectorTarget t)
+    {
+        var checks = new List<PassthroughPrerequisite>();
+        PassthroughPrerequisite ioUring = CheckIoUring();
+        PassthroughPrerequisite charDevice = CheckCharDevice(t);
+        PassthroughPrerequisite sqe128 = ioUring.State == PrerequisiteState.Passed
+            ? CheckSqe128Ring()
+            : Skip("Sqe128Ring", "io_uring is not available");
+        PassthroughPrerequisite read = (charDevice.State, sqe128.State) switch
+        {
+            (PrerequisiteState.Passed, PrerequisiteState.Passed) => CheckRead(t, poll: false),
+            (PrerequisiteState.Passed, _) => Skip("PassthroughRead", "no 128-byte-SQE ring"),
+            _ => Skip("PassthroughRead", "no char device"),
+        };
+        PassthroughPrerequisite poll = CheckPoll(t, read.State == PrerequisiteState.Passed);
+        checks.AddRange(new[] { ioUring, charDevice, sqe128, read, poll });
+        return new VirtioBlkPassthroughReport(t.Disk, t.BlockPath, t.CharDevicePath, checks.ToArray());
+    }
+
+    private static PassthroughPrerequisite Skip(string name, string why) => new(name, PrerequisiteState.Skipped, $"Not checked: {why}.");
+
+    private static PassthroughPrerequisite CheckIoUring()
+    {
+        long? setting = Sysfs.TryReadInt64(ErrorRecords.IoUringDisabledSysctl);
+        string sysctl = setting is null ? "no kernel.io_uring_disabled sysctl" : $"kernel.io_uring_disabled = {setting}";
+        try
+        {
+            using var ring = new IoUring(new IoUringOptions { Entries = 1 });
+            return new PassthroughPrerequisite("IoUring", PrerequisiteState.Passed, $"{sysctl}; this process can create a ring.");
+        }
+        catch (IoUringException e)
+        {
+            string remedy = e.Errno == Errno.ENOSYS
+                ? "Use a kernel built with CONFIG_IO_URING, or lift the seccomp filter (container runtime) that blocks io_uring_setup."
+                : "As root: 'sysctl kernel.io_uring_disabled=0' (or add this user to the group in kernel.io_uring_group).";
+            return new PassthroughPrerequisite("IoUring", PrerequisiteState.Failed, $"{sysctl}; {e.Message}", remedy);
+        }
+    }
+
+    private static PassthroughPrerequisite CheckCharDevice(SectorTarget t)
+    {
+        string name = t.Disk + "c0";
+        if (t.CharDevicePath is not null)
+        {
+            string dev = Sysfs.TryReadText($"{Sysfs.PassthroughClassRoot}/{name}/dev")?.Trim() ?? "?";
+            return new PassthroughPrerequisite("CharDevice", PrerequisiteState.Passed, $"{t.CharDevicePath} (class vblk-generic, device {dev}).");
+        }
+
+        if (Directory.Exists($"{Sysfs.PassthroughClassRoot}/{name}"))
+        {
+            string dev = Sysfs.TryReadText($"{Sysfs.PassthroughClassRoot}/{name}/dev")?.Trim() ?? "MAJOR:MINOR";
+            return new PassthroughPrerequisite("CharDevice", PrerequisiteState.Failed,
+                $"The kernel has {name} (class vblk-generic) but /dev/{name} is missing.",
+                $"Let udev create it ('udevadm trigger'), or as root: mknod /dev/{name} c {dev.Replace(':', ' ')}.");
+        }
+
+        string release = Sysfs.TryReadText("/proc/sys/kernel/osrelease")?.Trim() ?? "this kernel";
+        return new PassthroughPrerequisite("CharDevice", PrerequisiteState.Failed,
+            $"No /dev/{name}: the running kernel ({release}) lacks the virtio-blk io_uring passthrough series (no class vblk-generic entry).",
+            $"Boot a kernel with the passthrough patches ({KernelReadme} says how). Meanwhile use -Mode Block; -Mode Auto falls back by itself.");
+    }
+
+    private static PassthroughPrerequisite CheckSqe128Ring()
+    {
+        try
+        {
+            using var ring = new IoUring(new IoUringOptions { Entries = 2, Flags = IoUringSetupFlags.Sqe128 });
+            return new PassthroughPrerequisite("Sqe128Ring", PrerequisiteState.Passed, $"A ring with {ring.SqeSize}-byte SQEs was created.");
+        }
+        catch (IoUringException e)
+        {
+            return new PassthroughPrerequisite("Sqe128Ring", PrerequisiteState.Failed, e.Message,
+                "IORING_SETUP_SQE128 needs Linux 5.19 or later; boot a newer kernel.");
+        }
+    }
+
+    private static PassthroughPrerequisite CheckRead(SectorTarget t, bool poll)
+    {
+        string name = poll ? "PollQueues" : "PassthroughRead";
+        int lbs = t.Geometry.LogicalBlockSize;
+        try
+        {
+            var data = new byte[lbs];
+            using SectorIoSession session = SectorIoSession.Open(t.CharDevicePath!, new SectorIoOptions
+            {
+                Path = IoPathKind.Passthrough, Poll = poll, QueueDepth = 1, MaxIoBytes = lbs,
+            });
+            var clock = Stopwatch.StartNew();
+            session.Read(0, data);
+            double micros = clock.Elapsed.TotalMilliseconds * 1000;
+            return new PassthroughPrerequisite(name, PrerequisiteState.Passed,
+                $"{(poll ? "A polled" : "A")} one-block read ({lbs} bytes at sector 0) through {t.CharDevicePath} completed in {micros:0.0} us.");
+        }
+        catch (VirtioBlkStatusException e)
+        {
+            return new PassthroughPrerequisite(name, PrerequisiteState.Failed, e.Message,
+                "The command reached the device, which failed it: check 'dmesg' and the disk's backend on the host.");
+        }
+        catch (IoUringException e)
+        {
+            (string reason, string remedy) = e.Errno switch
+            {
+                Errno.EACCES => ($"{e.Message}. Every passthrough command needs CAP_SYS_ADMIN.",
+                    "Run PowerShell as root (sudo), or give it CAP_SYS_ADMIN (e.g. capsh --caps=...); or use -Mode Block."),
+                Errno.EPERM => (e.Message, $"Run PowerShell as root: {t.CharDevicePath} must be opened for reading."),
+                Errno.ENOTTY or Errno.EOPNOTSUPP or Errno.EINVAL when poll => ($"{e.Message}. Polled passthrough needs the uring_cmd iopoll patch and poll queues.",
+                    $"Boot a kernel with the whole passthrough series ({KernelReadme}); meanwhile drop -Poll."),
+                Errno.ENOTTY or Errno.EOPNOTSUPP => ($"{e.Message}. The char device exists but does not accept IORING_OP_URING_CMD.",
+                    $"Boot a kernel with the whole passthrough series ({KernelReadme}); meanwhile use -Mode Block."),
+                _ => (e.Message, "Check 'dmesg'; see the errno above."),
+            };
+            return new PassthroughPrerequisite(name, PrerequisiteState.Failed, reason, remedy);
+        }
+        catch (IOException e)
+        {
+            return new PassthroughPrerequisite(name, PrerequisiteState.Failed, e.Message, "The disk may have been removed; list the disks with Get-VirtioBlkDevice.");
+        }
+    }
+
+    private static PassthroughPrerequisite CheckPoll(SectorTarget t, bool passthroughWorks)
+    {
+        if (!t.Geometry.IoPoll)
+        {
+            long parameter = Sysfs.TryReadInt64($"{Sysfs.VirtioBlkModuleParameters}/poll_queues") ?? 0;
+            return new PassthroughPrerequisite("PollQueues", PrerequisiteState.Failed,
+                $"{t.Disk} has no poll queues (queue/io_poll = 0; virtio_blk poll_queues = {parameter}), so -Poll can't be used.",
+                "Boot with virtio_blk.poll_queues=N (N >= 1) on the kernel command line; the disk needs a queue to spare (num-queues >= 2 in QEMU).");
+        }
+
+        return passthroughWorks
+            ? CheckRead(t, poll: true)
+            : Skip("PollQueues", $"{t.Disk} has poll queues (queue/io_poll = 1), but passthrough itself does not work");
+    }
+}
