@@ -180,6 +180,7 @@ public static class BenchmarkEngine
             SystemCpu = TimeSpan.FromTicks(ws.Sum(w => w.SystemCpu.Ticks)),
             IopsPerSecond = perSecond,
             Cancelled = cancelled,
+            AllocatedBytes = ws.Sum(w => w.AllocatedBytes),
             SubmitLatency = o.RecordLatency ? LatencySummary.From(slat) : null,
             CompletionLatency = o.RecordLatency ? LatencySummary.From(clat) : null,
             TotalLatency = o.RecordLatency ? LatencySummary.From(lat) is { } l ? l with { Buckets = Buckets(lat) } : null : null,

@@ -44,6 +44,11 @@ public sealed class BenchmarkRunResult
     public required TimeSpan SystemCpu { get; init; }
     public required long[] IopsPerSecond { get; init; }
     public required bool Cancelled { get; init; }
+
+    /// <summary>Managed bytes the engine threads allocated inside their I/O loops.</summary>
+    public required long AllocatedBytes { get; init; }
+
+    public double AllocatedBytesPerIo => TotalIos > 0 ? (double)AllocatedBytes / TotalIos : 0;
     public LatencySummary? SubmitLatency { get; init; }
     public LatencySummary? CompletionLatency { get; init; }
     public LatencySummary? TotalLatency { get; init; }

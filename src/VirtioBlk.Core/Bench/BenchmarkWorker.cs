@@ -114,6 +114,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     public long StartTimestamp { get; private set; }
     public long EndTimestamp { get; private set; }
     public int SecondsRecorded { get; private set; }
+
+    /// <summary>Managed bytes this thread allocated inside the I/O loop (the steady state should be 0).</summary>
+    public long AllocatedBytes { get; private set; }
     public long[] PerSecond => _perSecond;
 
     public void Run(int cpu, long endTimestamp, StrongBox stop)
@@ -136,6 +139,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         int second = 0;
         StartTimestamp = start;
         bool stopping = false;
+        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
 
         while (true)
         {
@@ -205,6 +209,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
         }
         EndTimestamp = Stopwatch.GetTimestamp();
+        AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         SecondsRecorded = second;
         Sys.Rusage r1;
         Sys.GetRusage(Sys.RUSAGE_THREAD, &r1);
