@@ -19,7 +19,7 @@
     # Loaded before the root module so scripts can name the core's types: catch [VirtioBlk.Core.IoUringException].
     RequiredAssemblies   = @('out/bin/VirtioBlk.Core.dll')
 
-    FormatsToProcess     = @('module/VirtioBlk.Format.ps1xml')
+    FormatsToProcess     = @('module/VirtioBlk.Format.ps1xml', 'module/VirtioBlk.Benchmark.Format.ps1xml')
 
     # Explicit lists: every exported cmdlet is listed here by name, nothing else is exported.
     CmdletsToExport      = @(
@@ -27,6 +27,7 @@
         'Read-VirtioBlkSector'
         'Write-VirtioBlkSector'
         'Test-VirtioBlkPassthrough'
+        'Invoke-VirtioBlkBenchmark'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -1,0 +1,417 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Management.Automation;
+using System.Text.RegularExpressions;
+using System.Threading;
+using VirtioBlk.Core;
+using VirtioBlk.Core.Bench;
+using VirtioBlk.Core.Devices;
+using VirtioBlk.PowerShell.Benchmark;
+using VirtioBlk.PowerShell.Completion;
+using VirtioBlk.PowerShell.Devices;
+
+namespace VirtioBlk.PowerShell.Commands;
+
+/// <summary>Which path Invoke-VirtioBlkBenchmark measures.</summary>
+public enum VirtioBlkBenchmarkMode
+{
+    Block,
+    Passthrough,
+    /// <summary>Passthrough and block alternately, identical knobs, for -Rounds rounds.</summary>
+    Compare,
+}
+
+/// <summary>
+/// Invoke-VirtioBlkBenchmark: fio t/io_uring-class random or sequential I/O through the block device or the
+/// passthrough char device, with latency percentiles. The engine runs on its own threads and never calls into
+/// PowerShell; this cmdlet only starts it, draws progress once a second and stops it on Ctrl+C.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "VirtioBlkBenchmark", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High,
+    DefaultParameterSetName = TimeSet)]
+[OutputType(typeof(VirtioBlkBenchmarkResult), typeof(VirtioBlkBenchmarkComparison))]
+public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
+{
+    private const string TimeSet = "Time";
+    private const string CountSet = "Count";
+    private readonly CancellationTokenSource _cancel = new();
+
+    /// <summary>The disk: /dev/vdX, /dev/vdXc0 or a bare name; binds the Path property of Get-VirtioBlkDevice objects.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(VirtioBlkDiskNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = "";
+
+    /// <summary>Block (the block device, O_DIRECT), Passthrough (/dev/vdXc0, URING_CMD) or Compare (both, alternately).</summary>
+    [Parameter]
+    public VirtioBlkBenchmarkMode Mode { get; set; } = VirtioBlkBenchmarkMode.Block;
+
+    /// <summary>Bytes per I/O (t/io_uring -b); a multiple of the logical block size.</summary>
+    [Parameter]
+    [ValidateRange(512, 16 << 20)]
+    public int BlockSize { get; set; } = 4096;
+
+    /// <summary>I/Os in flight per thread (-d).</summary>
+    [Parameter]
+    [ValidateRange(1, 4096)]
+    [Alias("IoDepth")]
+    public int QueueDepth { get; set; } = 128;
+
+    /// <summary>SQEs submitted per io_uring_enter at most (-s).</summary>
+    [Parameter]
+    [ValidateRange(1, 4096)]
+    public int SubmitBatch { get; set; } = 32;
+
+    /// <summary>Completions waited for per io_uring_enter (-c).</summary>
+    [Parameter]
+    [ValidateRange(1, 4096)]
+    public int CompleteBatch { get; set; } = 32;
+
+    /// <summary>Polled completions (IORING_SETUP_IOPOLL, -p); the disk needs poll queues.</summary>
+    [Parameter]
+    [Alias("IoPoll", "Hipri")]
+    public SwitchParameter Poll { get; set; }
+
+    /// <summary>Registered buffers (READ_FIXED / WRITE_FIXED, IORING_URING_CMD_FIXED; -B).</summary>
+    [Parameter]
+    public SwitchParameter FixedBuffers { get; set; }
+
+    /// <summary>Registered files (IOSQE_FIXED_FILE; -F).</summary>
+    [Parameter]
+    public SwitchParameter RegisteredFiles { get; set; }
+
+    /// <summary>Vectored I/O: READV/WRITEV, or VIRTBLK_URING_CMD_IO_VEC.</summary>
+    [Parameter]
+    public SwitchParameter Vectored { get; set; }
+
+    /// <summary>O_DIRECT on the block path (-O). On by default, as in t/io_uring; -Direct:$false measures the page cache.</summary>
+    [Parameter]
+    public SwitchParameter Direct { get; set; } = true;
+
+    /// <summary>A kernel thread polls the submission queue (IORING_SETUP_SQPOLL).</summary>
+    [Parameter]
+    public SwitchParameter SqPoll { get; set; }
+
+    /// <summary>Threads, one ring each, each pinned to its own CPU (-n).</summary>
+    [Parameter]
+    [ValidateRange(1, 1024)]
+    public int Threads { get; set; } = 1;
+
+    /// <summary>The CPUs the threads are pinned to, in order (default: thread i on CPU i).</summary>
+    [Parameter]
+    public int[]? CpuAffinity { get; set; }
+
+    /// <summary>Run time in seconds per run (-r).</summary>
+    [Parameter(ParameterSetName = TimeSet)]
+    [ValidateRange(0.1, 86400)]
+    public double Seconds { get; set; } = 5;
+
+    /// <summary>I/Os per thread per run, instead of a run time.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = CountSet)]
+    [ValidateRange(1, long.MaxValue)]
+    public long IoCount { get; set; }
+
+    /// <summary>Random offsets (the default).</summary>
+    [Parameter]
+    public SwitchParameter Random { get; set; }
+
+    /// <summary>Sequential offsets instead of random ones.</summary>
+    [Parameter]
+    public SwitchParameter Sequential { get; set; }
+
+    /// <summary>Read, Write or Mixed (with -ReadPercent). Write and Mixed destroy the data in the range.</summary>
+    [Parameter]
+    public BenchmarkOperation Operation { get; set; } = BenchmarkOperation.Read;
+
+    /// <summary>With -Operation Mixed: the share of reads in percent.</summary>
+    [Parameter]
+    [ValidateRange(0, 100)]
+    public int ReadPercent { get; set; } = 50;
+
+    /// <summary>The part of the disk to use: "START-END", "START+LENGTH" or "LENGTH", with K/M/G/T (KiB...) suffixes, e.g. "1GiB+512MiB".</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Range { get; set; }
+
+    /// <summary>No per-I/O timing, for raw maximum IOPS.</summary>
+    [Parameter]
+    public SwitchParameter NoLatency { get; set; }
+
+    /// <summary>With -Mode Compare: how many passthrough/block pairs to run.</summary>
+    [Parameter]
+    [ValidateRange(1, 100)]
+    public int Rounds { get; set; } = 3;
+
+    /// <summary>Write to a disk that is mounted, used as swap or held by another driver.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (Random && Sequential)
+        {
+            WriteError(ErrorRecords.UnsupportedCombination("-Random with -Sequential", "they choose opposite offset orders", Path,
+                "Give one of them (random is the default)."));
+            return;
+        }
+        if (SectorTarget.Resolve(Path, out ErrorRecord? resolveError) is not SectorTarget target)
+        {
+            WriteError(resolveError!);
+            return;
+        }
+        if (!TryParseRange(target, out ulong rangeOffset, out ulong rangeLength, out ErrorRecord? rangeError))
+        {
+            WriteError(rangeError!);
+            return;
+        }
+        bool wantsPassthrough = Mode != VirtioBlkBenchmarkMode.Block;
+        if (wantsPassthrough && target.CharDevicePath is null)
+        {
+            WriteError(target.IsVirtio
+                ? ErrorRecords.PassthroughUnavailable(target.Disk)
+                : ErrorRecords.PassthroughNeedsVirtio(Path, target.Disk, target.Driver));
+            return;
+        }
+        if (Poll && !target.Geometry.IoPoll)
+        {
+            WriteError(ErrorRecords.PollUnavailable(target.Disk, Path));
+            return;
+        }
+        if (wantsPassthrough && Vectored && FixedBuffers)
+        {
+            WriteError(ErrorRecords.UnsupportedCombination("Passthrough with -Vectored and -FixedBuffers",
+                "the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer", Path, "Drop -Vectored or -FixedBuffers."));
+            return;
+        }
+        var baseOptions = new BenchmarkOptions
+        {
+            DevicePath = target.BlockPath,
+            BlockSize = BlockSize,
+            QueueDepth = QueueDepth,
+            SubmitBatch = SubmitBatch,
+            CompleteBatch = CompleteBatch,
+            Poll = Poll,
+            FixedBuffers = FixedBuffers,
+            RegisteredFiles = RegisteredFiles,
+            Vectored = Vectored,
+            Direct = Direct,
+            SqPoll = SqPoll,
+            Threads = Threads,
+            CpuAffinity = CpuAffinity,
+            Duration = TimeSpan.FromSeconds(Seconds),
+            IoCount = ParameterSetName == CountSet ? IoCount : 0,
+            Random = !Sequential,
+            Operation = Operation,
+            ReadPercent = ReadPercent,
+            RangeOffset = rangeOffset,
+            RangeLength = rangeLength,
+            RecordLatency = !NoLatency,
+        };
+
+        if (baseOptions.Writes)
+        {
+            if (target.Geometry.ReadOnly)
+            {
+                WriteError(ErrorRecords.ReadOnlyDisk(target.Disk, Path));
+                return;
+            }
+            if (!Force && DiskUsage.GetWriteRefusal(target.Disk, Path) is ErrorRecord busy)
+            {
+                WriteError(busy);
+                return;
+            }
+            string what = $"{Operation} benchmark ({Mode}) overwriting {(rangeLength == 0 ? "the whole disk" : $"{rangeLength} bytes at offset {rangeOffset}")}";
+            if (!ShouldProcess($"{target.BlockPath} ({target.Disk})", what))
+            {
+                return;
+            }
+        }
+
+        try
+        {
+            if (Mode == VirtioBlkBenchmarkMode.Compare)
+            {
+                EmitSafely(Compare(target, baseOptions));
+            }
+            else
+            {
+                IoPathKind path = Mode == VirtioBlkBenchmarkMode.Passthrough ? IoPathKind.Passthrough : IoPathKind.Block;
+                EmitSafely(RunOne(target, baseOptions with { Path = path, DevicePath = target.PathFor(path) }, 1, 1));
+            }
+        }
+        catch (IoUringException e)
+        {
+            WriteError(ErrorRecords.FromIoUring(e, Path));
+        }
+        catch (ArgumentException e)
+        {
+            WriteError(ErrorRecords.Create(ErrorRecords.InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, Path,
+                "Check the knobs against the disk (Get-VirtioBlkDevice shows its sizes and limits)."));
+        }
+    }
+
+    protected override void StopProcessing() => _cancel.Cancel();
+
+    private VirtioBlkBenchmarkResult RunOne(SectorTarget target, BenchmarkOptions o, int round, int runs)
+    {
+        var progress = new ProgressRecord(0, $"Benchmark {target.Disk} ({o.Path}, {o.Operation}, QD{o.QueueDepth})", "starting");
+        DateTime start = DateTime.Now;
+        BenchmarkRunResult r = BenchmarkEngine.Run(o, _cancel.Token, p =>
+        {
+            // Called on this (the pipeline) thread by the engine's controller loop, once a second.
+            progress.StatusDescription = $"run {round}/{runs}: {p.CurrentIops:N0} IOPS, {p.CompletedIos:N0} I/Os";
+            progress.PercentComplete = (int)p.PercentComplete;
+            progress.SecondsRemaining = o.IoCount > 0 ? -1 : (int)Math.Max(0, o.Duration.TotalSeconds - p.Elapsed.TotalSeconds);
+            if (!_cancel.IsCancellationRequested) WriteProgress(progress);
+        });
+        if (!_cancel.IsCancellationRequested)
+        {
+            progress.RecordType = ProgressRecordType.Completed;
+            WriteProgress(progress);
+        }
+        var result = VirtioBlkBenchmarkResult.From(r, target.Disk, start);
+        if (r.Errors > 0 && !_cancel.IsCancellationRequested)
+        {
+            WriteWarning($"{r.Errors} of {r.Errors + r.TotalIos} I/Os on {o.DevicePath} failed ({result.FirstError}); they are counted as errors, not as completed I/Os.");
+        }
+        return result;
+    }
+
+    private VirtioBlkBenchmarkComparison Compare(SectorTarget target, BenchmarkOptions o)
+    {
+        var runs = new List<VirtioBlkBenchmarkResult>();
+        var ratios = new List<double>();
+        int runCount = Rounds * 2;
+        for (int round = 0; round < Rounds && !_cancel.IsCancellationRequested; round++)
+        {
+            // Alternate which path goes first, so neither always runs on a warmer or cooler machine.
+            IoPathKind[] order = round % 2 == 0
+                ? new[] { IoPathKind.Passthrough, IoPathKind.Block }
+                : new[] { IoPathKind.Block, IoPathKind.Passthrough };
+            var pair = new Dictionary<IoPathKind, VirtioBlkBenchmarkResult>();
+            foreach (IoPathKind path in order)
+            {
+                if (_cancel.IsCancellationRequested) break;
+                VirtioBlkBenchmarkResult r = RunOne(target, o with { Path = path, DevicePath = target.PathFor(path) }, runs.Count + 1, runCount);
+                runs.Add(r);
+                pair[path] = r;
+            }
+            if (pair.Count == 2 && pair[IoPathKind.Block].Iops > 0)
+            {
+                ratios.Add(pair[IoPathKind.Passthrough].Iops / pair[IoPathKind.Block].Iops);
+            }
+        }
+        var pt = runs.Where(r => r.Mode == nameof(IoPathKind.Passthrough)).ToArray();
+        var blk = runs.Where(r => r.Mode == nameof(IoPathKind.Block)).ToArray();
+        return new VirtioBlkBenchmarkComparison
+        {
+            Device = target.Disk,
+            Operation = o.Operation.ToString(),
+            BlockSize = o.BlockSize,
+            QueueDepth = o.QueueDepth,
+            SubmitBatch = o.SubmitBatch,
+            CompleteBatch = o.CompleteBatch,
+            Poll = o.Poll,
+            FixedBuffers = o.FixedBuffers,
+            RegisteredFiles = o.RegisteredFiles,
+            Vectored = o.Vectored,
+            Threads = o.Threads,
+            Rounds = ratios.Count,
+            KernelRelease = runs.FirstOrDefault()?.KernelRelease ?? "",
+            PassthroughMedianIops = Math.Round(VirtioBlkBenchmarkComparison.Median(pt.Select(r => r.Iops))),
+            BlockMedianIops = Math.Round(VirtioBlkBenchmarkComparison.Median(blk.Select(r => r.Iops))),
+            PassthroughMedianLatencyUs = o.RecordLatency ? Math.Round(VirtioBlkBenchmarkComparison.Median(pt.Select(r => r.TotalLatency?.MeanUs ?? 0)), 2) : null,
+            BlockMedianLatencyUs = o.RecordLatency ? Math.Round(VirtioBlkBenchmarkComparison.Median(blk.Select(r => r.TotalLatency?.MeanUs ?? 0)), 2) : null,
+            RatioMin = ratios.Count == 0 ? 0 : Math.Round(ratios.Min(), 3),
+            RatioMedian = Math.Round(VirtioBlkBenchmarkComparison.Median(ratios), 3),
+            RatioMax = ratios.Count == 0 ? 0 : Math.Round(ratios.Max(), 3),
+            Errors = runs.Sum(r => r.Errors),
+            Runs = runs.ToArray(),
+        };
+    }
+
+    /// <summary>Writes the result; after Ctrl+C the pipeline is stopping, so what ran goes to the host instead.</summary>
+    private void EmitSafely(object result)
+    {
+        if (!_cancel.IsCancellationRequested)
+        {
+            WriteObject(result);
+            return;
+        }
+        string summary = result switch
+        {
+            VirtioBlkBenchmarkResult r => $"Stopped: {r.TotalIos:N0} I/Os in {r.Seconds:0.###} s ({r.Iops:N0} IOPS, {r.Errors} errors) on {r.Path}; in-flight I/O was drained.",
+            VirtioBlkBenchmarkComparison c => $"Stopped after {c.Runs.Length} runs: passthrough median {c.PassthroughMedianIops:N0} IOPS, block median {c.BlockMedianIops:N0} IOPS; in-flight I/O was drained.",
+            _ => "Stopped.",
+        };
+        try
+        {
+            Host.UI.WriteLine(summary);
+        }
+        catch (PipelineStoppedException)
+        {
+            // Nothing more can be said once the host has stopped the pipeline.
+        }
+    }
+
+    private static readonly Regex RangePattern = new(
+        @"^\s*(?<a>\d+(\.\d+)?\s*[A-Za-z]*)\s*(?:(?<op>[-+])\s*(?<b>\d+(\.\d+)?\s*[A-Za-z]*))?\s*$", RegexOptions.CultureInvariant);
+
+    private bool TryParseRange(SectorTarget target, out ulong offset, out ulong length, out ErrorRecord? error)
+    {
+        offset = 0;
+        length = 0;
+        error = null;
+        if (Range is null) return true;
+        Match m = RangePattern.Match(Range);
+        ulong? a = m.Success ? ParseSize(m.Groups["a"].Value) : null;
+        ulong? b = m.Success && m.Groups["b"].Success ? ParseSize(m.Groups["b"].Value) : null;
+        if (a is null || (m.Groups["b"].Success && b is null))
+        {
+            error = ErrorRecords.Create(ErrorRecords.InvalidArgumentId, ErrorCategory.InvalidArgument,
+                $"-Range '{Range}' is not START-END, START+LENGTH or LENGTH.", Path,
+                "Write sizes as bytes or with a suffix, e.g. -Range 1GiB+512MiB or -Range 0-2G.");
+            return false;
+        }
+        if (!m.Groups["op"].Success)
+        {
+            length = a.Value;
+        }
+        else if (m.Groups["op"].Value == "+")
+        {
+            offset = a.Value;
+            length = b!.Value;
+        }
+        else
+        {
+            offset = a.Value;
+            length = b!.Value > a.Value ? b.Value - a.Value : 0;
+        }
+        ulong size = target.Geometry.SizeBytes;
+        if (length == 0 || offset >= size || offset + length > size)
+        {
+            error = ErrorRecords.BeyondEndOfDevice((long)offset, (long)length, (long)size, Path);
+            return false;
+        }
+        return true;
+    }
+
+    private static ulong? ParseSize(string text)
+    {
+        Match m = Regex.Match(text.Trim(), @"^(?<n>\d+(\.\d+)?)\s*(?<u>[A-Za-z]*)$", RegexOptions.CultureInvariant);
+        if (!m.Success) return null;
+        double n = double.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture);
+        double mult = m.Groups["u"].Value.ToUpperInvariant() switch
+        {
+            "" or "B" => 1,
+            "K" or "KB" or "KIB" => 1L << 10,
+            "M" or "MB" or "MIB" => 1L << 20,
+            "G" or "GB" or "GIB" => 1L << 30,
+            "T" or "TB" or "TIB" => 1L << 40,
+            "S" => 512, // 512-byte sectors
+            _ => -1,
+        };
+        return mult < 0 ? null : (ulong)(n * mult);
+    }
+}

@@ -1,0 +1,147 @@
+#Requires -Version 7.4
+# Invoke-VirtioBlkBenchmark on loop devices over tmpfs files: the figures agree with each other, each knob does
+# what it says, writes are guarded. Passthrough and Compare mode run in the VM tier (VirtioBlk.Vm.Tests.ps1).
+
+BeforeDiscovery {
+    $script:IsRoot = (id -u) -eq '0'
+}
+
+Describe 'Invoke-VirtioBlkBenchmark' -Tags CI {
+    BeforeAll {
+        $RepoRoot = (Resolve-Path "$PSScriptRoot/../..").Path
+        Import-Module (Join-Path $RepoRoot 'VirtioBlk.psd1') -Force -ErrorAction Stop
+        $Fq = 'VirtioBlk.PowerShell.Commands.InvokeVirtioBlkBenchmarkCommand'
+        $script:Loops = @()
+        function New-Loop([long] $Size = 64MB) {
+            $file = "/dev/shm/vblk-bench-$([guid]::NewGuid().ToString('N')).img"
+            [System.IO.File]::WriteAllBytes($file, [byte[]]::new(0))
+            & truncate -s $Size $file
+            $dev = (& losetup --find --show $file).Trim()
+            $script:Loops += [pscustomobject]@{ Device = $dev; File = $file }
+            $dev
+        }
+    }
+    AfterAll {
+        foreach ($l in $script:Loops) {
+            & umount $l.Device 2>$null
+            & losetup -d $l.Device 2>$null
+            Remove-Item $l.File -ErrorAction Ignore
+        }
+    }
+
+    Context 'on a loop device' -Skip:(-not $IsRoot) {
+        BeforeAll { $script:Dev = New-Loop }
+
+        It 'QD<QueueDepth> batch <SubmitBatch>: IOPS x seconds = total I/Os, percentiles ordered, IOs per call within the batch' -TestCases @(
+            @{ QueueDepth = 1; SubmitBatch = 1 }
+            @{ QueueDepth = 8; SubmitBatch = 4 }
+            @{ QueueDepth = 32; SubmitBatch = 8 }
+        ) {
+            $r = Invoke-VirtioBlkBenchmark -Path $Dev -QueueDepth $QueueDepth -SubmitBatch $SubmitBatch -CompleteBatch $SubmitBatch -IoCount 5000 -FixedBuffers -RegisteredFiles
+            $r | Should -BeOfType VirtioBlk.PowerShell.Benchmark.VirtioBlkBenchmarkResult
+            $r.Mode | Should -Be 'Block'
+            $r.Errors | Should -Be 0
+            $r.TotalIos | Should -Be 5000
+            ($r.Iops * $r.Seconds) | Should -BeGreaterOrEqual (5000 * 0.99)
+            ($r.Iops * $r.Seconds) | Should -BeLessOrEqual (5000 * 1.01)
+            $r.IosPerSubmitCall | Should -BeGreaterOrEqual 1
+            $r.IosPerSubmitCall | Should -BeLessOrEqual $SubmitBatch
+            $l = $r.TotalLatency
+            $l.Count | Should -Be 5000
+            $l.MinUs | Should -BeLessOrEqual $l.P50Us
+            $l.P50Us | Should -BeLessOrEqual $l.P90Us
+            $l.P90Us | Should -BeLessOrEqual $l.P99Us
+            $l.P99Us | Should -BeLessOrEqual $l.P99_9Us
+            $l.P99_9Us | Should -BeLessOrEqual $l.P99_99Us
+            ($r.LatencyHistogram | Measure-Object Count -Sum).Sum | Should -Be 5000
+            $r.KernelRelease | Should -Be (Get-Content /proc/sys/kernel/osrelease)
+        }
+
+        It '-Threads 2 runs two rings and -Seconds gives one sample per second' {
+            $r = Invoke-VirtioBlkBenchmark -Path $Dev -Threads 2 -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Seconds 2.2 -NoLatency
+            $r.Threads | Should -Be 2
+            $r.IopsPerSecond.Count | Should -Be 2
+            $r.TotalLatency | Should -BeNullOrEmpty
+            $r.UserCpuSeconds + $r.SystemCpuSeconds | Should -BeGreaterThan 0
+        }
+
+        It 'binds -Path by property name from the pipeline' {
+            $r = [pscustomobject]@{ Path = $Dev } | Invoke-VirtioBlkBenchmark -IoCount 100 -QueueDepth 4
+            $r.Path | Should -Be $Dev
+            $r.TotalIos | Should -Be 100
+        }
+
+        It 'the views format it: the table and the fio-like list' {
+            $r = Invoke-VirtioBlkBenchmark -Path $Dev -IoCount 200 -QueueDepth 4
+            ($r | Format-Table | Out-String) | Should -Match 'IOPS'
+            ($r | Format-List | Out-String) | Should -Match 'lat percentiles'
+            ($r | ConvertTo-Json -Depth 4 | ConvertFrom-Json).TotalIos | Should -Be 200
+        }
+
+        It '-WhatIf on a write workload writes nothing' {
+            $before = (Get-FileHash -Algorithm SHA256 ($script:Loops | Where-Object Device -EQ $Dev).File).Hash
+            Invoke-VirtioBlkBenchmark -Path $Dev -Operation Write -IoCount 500 -WhatIf | Should -BeNullOrEmpty
+            (Get-FileHash -Algorithm SHA256 ($script:Loops | Where-Object Device -EQ $Dev).File).Hash | Should -Be $before
+        }
+
+        It 'a write workload with -Confirm:$false writes inside -Range only' {
+            $file = ($script:Loops | Where-Object Device -EQ $Dev).File
+            $r = Invoke-VirtioBlkBenchmark -Path $Dev -Operation Write -IoCount 500 -QueueDepth 8 -Range 1MiB+1MiB -Confirm:$false
+            $r.Errors | Should -Be 0
+            $bytes = [System.IO.File]::ReadAllBytes($file)
+            [Array]::IndexOf($bytes[0..(1MB - 1)], [byte]0x5A) | Should -Be -1
+            [Array]::IndexOf($bytes[(1MB)..(2MB - 1)], [byte]0x5A) | Should -BeGreaterOrEqual 0
+            [Array]::IndexOf($bytes[(2MB)..(4MB - 1)], [byte]0x5A) | Should -Be -1
+        }
+
+        It '-Poll without poll queues fails with a clear error' {
+            { Invoke-VirtioBlkBenchmark -Path $Dev -Poll -IoCount 10 -ErrorAction Stop } |
+                Should -Throw -ErrorId "VirtioBlkPollUnavailable,$Fq"
+        }
+
+        It '-Mode <Mode> on a loop device says passthrough needs a virtio disk' -TestCases @(
+            @{ Mode = 'Passthrough' }, @{ Mode = 'Compare' }
+        ) {
+            $e = { Invoke-VirtioBlkBenchmark -Path $Dev -Mode $Mode -IoCount 10 -ErrorAction Stop } | Should -Throw -PassThru
+            $e.FullyQualifiedErrorId | Should -Match "^VirtioBlk(PassthroughNeedsVirtio|NotVirtioDisk|PassthroughUnavailable)\w*,$Fq"
+        }
+
+        It '<Name> is refused before any I/O' -TestCases @(
+            @{ Name = 'a range past the end'; Params = @{ Range = '60MiB+8MiB' }; Id = 'VirtioBlkBeyondEndOfDevice' }
+            @{ Name = 'a malformed range'; Params = @{ Range = 'lots' }; Id = 'VirtioBlkInvalidArgument' }
+            @{ Name = '-Random with -Sequential'; Params = @{ Random = $true; Sequential = $true }; Id = 'VirtioBlkUnsupportedCombination' }
+            @{ Name = 'a block size that is not a multiple of the logical block'; Params = @{ BlockSize = 1000 }; Id = 'VirtioBlkInvalidArgument' }
+        ) {
+            { Invoke-VirtioBlkBenchmark -Path $Dev -IoCount 10 @Params -ErrorAction Stop } | Should -Throw -ErrorId "$Id,$Fq"
+        }
+    }
+
+    Context 'a mounted disk' -Skip:(-not $IsRoot -or -not (Get-Command mkfs.ext4 -ErrorAction Ignore)) {
+        BeforeAll {
+            $script:Mounted = New-Loop 32MB
+            & mkfs.ext4 -q $Mounted 2>&1 | Out-Null
+            $script:MountPoint = (New-Item -ItemType Directory "/tmp/vblk-mnt-$([guid]::NewGuid().ToString('N'))").FullName
+            & mount $Mounted $MountPoint
+        }
+        AfterAll {
+            & umount $MountPoint 2>$null
+            Remove-Item $MountPoint -ErrorAction Ignore
+        }
+
+        It 'a write workload is refused' {
+            { Invoke-VirtioBlkBenchmark -Path $Mounted -Operation Write -IoCount 10 -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId "VirtioBlkDiskInUse,$Fq"
+        }
+
+        It 'a read workload still runs' {
+            (Invoke-VirtioBlkBenchmark -Path $Mounted -IoCount 100 -QueueDepth 4).Errors | Should -Be 0
+        }
+    }
+
+    It 'a missing path is a per-item error and the pipeline goes on' {
+        $out = '/dev/no-such-disk', '/dev/also-missing' | Invoke-VirtioBlkBenchmark -IoCount 1 -ErrorAction SilentlyContinue -ErrorVariable errs
+        $out | Should -BeNullOrEmpty
+        $errs.Count | Should -Be 2
+        $errs[0].FullyQualifiedErrorId | Should -Be "VirtioBlkPathNotFound,$Fq"
+    }
+}
