@@ -116,16 +116,17 @@ public sealed unsafe class PassthroughTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void TheNullDiskReadsZerosThroughBothPaths(bool poll)
+    public void TheNullDiskAnswersOkThroughBothPathsAtItsLastSectors(bool poll)
     {
+        // QEMU's null-co device leaves the data untouched, so only the status is checked here; data is checked on vbfile.
         VirtioDisk disk = VirtioDisk.Require("vbnull");
         foreach (IoPathKind path in new[] { IoPathKind.Passthrough, IoPathKind.Block })
         {
-            byte[] buf = Pattern(128 * 1024, 1);
+            byte[] buf = new byte[128 * 1024];
             using var s = SectorIoSession.Open(path == IoPathKind.Passthrough ? disk.CharPath : disk.BlockPath,
                 new SectorIoOptions { Path = path, Poll = poll, QueueDepth = 8, MaxIoBytes = 16 * 1024 });
             s.Read(disk.Geometry.Sectors - 256, buf);
-            Assert.True(buf.AsSpan().IndexOfAnyExcept((byte)0) < 0, $"{path} read non-zero bytes from the null disk");
+            Assert.Equal(8, s.IoCount);
         }
     }
 
