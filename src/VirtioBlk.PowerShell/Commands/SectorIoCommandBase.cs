@@ -58,6 +58,15 @@ public abstract class SectorIoCommandBase : PSCmdlet, IDisposable
         switch (Mode)
         {
             case VirtioBlkIoMode.Passthrough:
+                // The switches first: the combination is refused whatever the disk.
+                if (Vectored && FixedBuffer)
+                {
+                    WriteError(ErrorRecords.UnsupportedCombination("-Mode Passthrough with -Vectored and -FixedBuffer",
+                        "the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer (IORING_URING_CMD_FIXED works only with VIRTBLK_URING_CMD_IO).",
+                        where, "Drop -Vectored or -FixedBuffer, or use -Mode Block."));
+                    return null;
+                }
+
                 if (!target.IsVirtio)
                 {
                     WriteError(ErrorRecords.PassthroughNeedsVirtio(where, target.Disk, target.Driver));
@@ -67,14 +76,6 @@ public abstract class SectorIoCommandBase : PSCmdlet, IDisposable
                 if (target.CharDevicePath is null)
                 {
                     WriteError(ErrorRecords.PassthroughUnavailable(target.Disk));
-                    return null;
-                }
-
-                if (Vectored && FixedBuffer)
-                {
-                    WriteError(ErrorRecords.UnsupportedCombination("-Mode Passthrough with -Vectored and -FixedBuffer",
-                        "the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer (IORING_URING_CMD_FIXED works only with VIRTBLK_URING_CMD_IO).",
-                        where, "Drop -Vectored or -FixedBuffer, or use -Mode Block."));
                     return null;
                 }
 
