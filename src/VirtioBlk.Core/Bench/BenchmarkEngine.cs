@@ -53,8 +53,8 @@ public static class BenchmarkEngine
                 $"{g.Name} has no poll queues (/sys/block/{g.Name}/queue/io_poll is 0): boot with virtio_blk.poll_queues=1 or drop -Poll.", o.DevicePath);
         if (o.Path == IoPathKind.Passthrough && o.Vectored && o.FixedBuffers)
             throw new ArgumentException("Passthrough cannot combine -Vectored with -FixedBuffers: the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer.");
-        if (o.CpuAffinity is { } cpus && cpus.Any(c => c < 0 || c >= Environment.ProcessorCount))
-            throw new ArgumentOutOfRangeException(nameof(o.CpuAffinity), $"CPUs are 0 to {Environment.ProcessorCount - 1} here.");
+        if (o.CpuAffinity is { } cpus && cpus.Any(c => c < -1 || c >= Environment.ProcessorCount))
+            throw new ArgumentOutOfRangeException(nameof(o.CpuAffinity), $"CPUs are 0 to {Environment.ProcessorCount - 1} here (-1: not pinned).");
         return g;
     }
 

@@ -57,7 +57,7 @@ public sealed record BenchmarkOptions
     /// <summary>Threads, one ring each (-n).</summary>
     public int Threads { get; init; } = 1;
 
-    /// <summary>The CPU of each thread, in order; null pins thread i to CPU i modulo the CPUs available.</summary>
+    /// <summary>The CPU of each thread, in order (-1: leave it unpinned); null pins thread i to CPU i modulo the CPUs available.</summary>
     public int[]? CpuAffinity { get; init; }
 
     /// <summary>Run time; ignored when <see cref="IoCount"/> is set.</summary>
