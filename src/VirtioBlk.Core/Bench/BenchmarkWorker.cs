@@ -67,7 +67,11 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         {
             IoUringSetupFlags rf = (_passthrough ? IoUringSetupFlags.Sqe128 : 0)
                 | (o.Poll ? IoUringSetupFlags.IoPoll : 0)
-                | (o.SqPoll ? IoUringSetupFlags.SqPoll : IoUringSetupFlags.SingleIssuer);
+                // Without SQPOLL: no IPI per completion (COOP_TASKRUN) -- the loop enters the kernel every round anyway,
+                // where the task work runs. Measured on a loop device at QD32: about +20% IOPS. (SQPOLL forbids these.)
+                | (o.SqPoll
+                    ? IoUringSetupFlags.SqPoll
+                    : IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskRun | IoUringSetupFlags.TaskRunFlag);
             // The ring is made on the worker thread itself (SINGLE_ISSUER binds it to its creator).
             _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = rf });
             _buffers = new AlignedBuffer(_depth * _bs);
