@@ -145,3 +145,33 @@ Describe 'Invoke-VirtioBlkBenchmark' -Tags CI {
         $errs[0].FullyQualifiedErrorId | Should -Be "VirtioBlkPathNotFound,$Fq"
     }
 }
+
+Describe 'Invoke-VirtioBlkBenchmark stopped like Ctrl+C' -Tags CI {
+    It 'stops within seconds, drains, reports what ran and leaves no fd open' -Skip:((id -u) -ne '0') {
+        $file = "/dev/shm/vblk-stop-$([guid]::NewGuid().ToString('N')).img"
+        & truncate -s 64M $file
+        $dev = (& losetup --find --show $file).Trim()
+        try {
+            # The engine's fds: rings (anon_inode:[io_uring]) and the device itself.
+            function Get-EngineFdCount { @(Get-ChildItem /proc/self/fd | Where-Object { "$($_.LinkTarget)" -match 'io_uring|' + [regex]::Escape($dev) }).Count }
+            $ps = [powershell]::Create()
+            $null = $ps.AddCommand('Import-Module').AddArgument((Join-Path (Resolve-Path "$PSScriptRoot/../..") 'VirtioBlk.psd1')).AddStatement()
+            $null = $ps.AddCommand('Invoke-VirtioBlkBenchmark').AddParameter('Path', $dev).AddParameter('Seconds', 60).AddParameter('QueueDepth', 32)
+            $async = $ps.BeginInvoke()
+            Start-Sleep -Seconds 2
+            Get-EngineFdCount | Should -BeGreaterThan 1 -Because 'the running engine holds a ring and the device open'
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()   # what Ctrl+C does: StopProcessing on another thread
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+            $async.IsCompleted | Should -BeTrue
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $ps.Dispose()
+            [GC]::Collect(); [GC]::WaitForPendingFinalizers()
+            Get-EngineFdCount | Should -Be 0
+        }
+        finally {
+            & losetup -d $dev
+            Remove-Item $file -ErrorAction Ignore
+        }
+    }
+}
