@@ -39,7 +39,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
 
     /// <summary>The disk: /dev/vdX, /dev/vdXc0 or a bare name; binds the Path property of Get-VirtioBlkDevice objects.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(VirtioBlkDiskNameCompleter))]
+    [ArgumentCompleter(typeof(VirtioBlkDevicePathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 

@@ -3,6 +3,7 @@ using System.IO;
 using System.Management.Automation;
 using VirtioBlk.Core;
 using VirtioBlk.Core.Devices;
+using VirtioBlk.PowerShell.Completion;
 using VirtioBlk.PowerShell.Devices;
 
 namespace VirtioBlk.PowerShell;
@@ -28,6 +29,7 @@ public sealed class ReadVirtioBlkSectorCommand : SectorIoCommandBase
     /// </summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("DevicePath")]
+    [ArgumentCompleter(typeof(VirtioBlkDevicePathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 

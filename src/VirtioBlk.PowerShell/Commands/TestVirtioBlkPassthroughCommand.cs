@@ -7,6 +7,7 @@ using VirtioBlk.Core;
 using VirtioBlk.Core.Abi;
 using VirtioBlk.Core.Devices;
 using VirtioBlk.Core.Uring;
+using VirtioBlk.PowerShell.Completion;
 using VirtioBlk.PowerShell.Devices;
 
 namespace VirtioBlk.PowerShell;
@@ -28,6 +29,7 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [Alias("DevicePath")]
+    [ArgumentCompleter(typeof(VirtioBlkDevicePathCompleter))]
     public string[]? Path { get; set; }
 
     protected override void ProcessRecord()

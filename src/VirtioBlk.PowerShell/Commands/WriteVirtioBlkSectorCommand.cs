@@ -4,6 +4,7 @@ using System.IO;
 using System.Management.Automation;
 using VirtioBlk.Core;
 using VirtioBlk.Core.Devices;
+using VirtioBlk.PowerShell.Completion;
 using VirtioBlk.PowerShell.Devices;
 
 namespace VirtioBlk.PowerShell;
@@ -32,6 +33,7 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
     /// </summary>
     [Parameter(Mandatory = true, Position = 0)]
     [Alias("DevicePath")]
+    [ArgumentCompleter(typeof(VirtioBlkDevicePathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
