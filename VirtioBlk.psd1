@@ -21,6 +21,10 @@
 
     FormatsToProcess     = @('module/VirtioBlk.Format.ps1xml', 'module/VirtioBlk.Benchmark.Format.ps1xml')
 
+    # Script properties (SizeHuman, P99Us, IopsSparkline), export methods, and the serialization depth that keeps
+    # nested results whole over remoting.
+    TypesToProcess       = @('module/VirtioBlk.Types.ps1xml')
+
     # Explicit lists: every exported cmdlet is listed here by name, nothing else is exported.
     CmdletsToExport      = @(
         'Get-VirtioBlkDevice'
@@ -35,7 +39,18 @@
 
     PrivateData          = @{
         PSData = @{
-            Tags = @('virtio', 'virtio-blk', 'io_uring', 'uring_cmd', 'passthrough', 'block', 'storage', 'benchmark', 'Linux')
+            Tags         = @('virtio', 'virtio-blk', 'io_uring', 'uring_cmd', 'passthrough', 'block', 'storage', 'benchmark', 'Linux', 'PSEdition_Core')
+            # The MIT license text; the LICENSE file ships in the module folder. No ProjectUri: the project has no
+            # public home yet, and a made-up address would be worse than none.
+            LicenseUri   = 'https://opensource.org/license/mit'
+            ReleaseNotes = @'
+0.1.0
+- Get-VirtioBlkDevice, Read-VirtioBlkSector, Write-VirtioBlkSector, Test-VirtioBlkPassthrough, Invoke-VirtioBlkBenchmark
+  over the block device and the virtio-blk io_uring passthrough char device.
+- Help for every cmdlet and about_VirtioBlk; tab completion of disk names and device paths.
+- Views for every output type, a Chart view of benchmark latency and IOPS, export methods for samples and percentiles.
+- Objects survive remoting whole; an operational Pester check suite for fleets in examples/.
+'@
         }
     }
 }
