@@ -9,7 +9,8 @@
 
       Build    dotnet build of the core, the cmdlets (into out/bin, where VirtioBlk.psd1 points) and the tests
       Test     Build, then the xunit tests, the Pester tests and, unless -SkipVm, VmTest
-      Package  a versioned module folder out/VirtioBlk/<version>/ that imports in a fresh pwsh
+      Build    also turns docs/help/*.md into en-US/ (MAML and about topics; fails on incomplete help)
+      Package  a versioned module folder out/VirtioBlk/<version>/ that imports in a fresh pwsh, help and license included
       Kernel   builds (or takes from the cache) the patched guest kernel; prints its path
       VmTest   boots the patched kernel under QEMU with two virtio disks and runs the in-guest suites
       VmRun    the same guest running -Command (or an interactive shell), with -Kernel to boot another kernel
@@ -98,6 +99,15 @@ function Read-XunitReport([string] $Path, [string] $Runner) {
 function Invoke-Build {
     Invoke-Native dotnet @('build', (Join-Path $Root 'src/VirtioBlk.PowerShell'), '-c', $Configuration, '--nologo', '-v', 'q') | Out-Null
     Invoke-Native dotnet @('build', $CoreTests, '-c', $Configuration, '--nologo', '-v', 'q') | Out-Null
+    Invoke-HelpBuild
+}
+
+# docs/help/*.md -> en-US/ beside the manifest (MAML for the cmdlets, about_*.help.txt), where Get-Help looks.
+# In a fresh pwsh: the tool imports the module to read the real parameters, and fails when the help is incomplete.
+function Invoke-HelpBuild {
+    $enUS = Join-Path $Root 'en-US'
+    Invoke-Native (Join-Path $PSHOME 'pwsh') @('-NoProfile', '-File', (Join-Path $Root 'tools/Build-Help.ps1'),
+        '-ModulePath', (Join-Path $Root 'VirtioBlk.psd1'), '-OutputPath', $enUS, '-AboutOutputPath', $enUS) | Select-Object -SkipLast 1 | Out-Host
 }
 
 function Install-Pester {
@@ -179,14 +189,20 @@ function Invoke-Package {
     Remove-Item -Recurse -Force (Join-Path $Out 'VirtioBlk') -ErrorAction Ignore
     New-Item -ItemType Directory -Force $dest | Out-Null
     $bin = Join-Path $Out 'bin'
-    foreach ($f in 'VirtioBlk.PowerShell.dll', 'VirtioBlk.Core.dll', 'VirtioBlk.PowerShell.deps.json') {
+    foreach ($f in 'VirtioBlk.PowerShell.dll', 'VirtioBlk.Core.dll', 'HdrHistogram.dll', 'VirtioBlk.PowerShell.deps.json') {
         $p = Join-Path $bin $f
-        if (Test-Path $p) { Copy-Item $p $dest }
+        if (-not (Test-Path $p)) { throw "package: $p is missing (build first)" }
+        Copy-Item $p $dest
     }
     Copy-Item -Recurse (Join-Path $Root 'module/*') $dest
-    # The checkout's manifest points into out/bin and module/; the package's into its own folder.
+    # Help (built from docs/help by Invoke-HelpBuild) and the license travel with the module.
+    Copy-Item -Recurse (Join-Path $Root 'en-US') $dest
+    Copy-Item (Join-Path $Root 'LICENSE') $dest
+    # The checkout's manifest points into out/bin and module/; the package's into its own folder. Its version is
+    # the one version source's, whatever the checkout's manifest says.
     $manifest = Get-Content -Raw (Join-Path $Root 'VirtioBlk.psd1')
     $manifest = $manifest -replace "out/bin/", '' -replace "'module/", "'"
+    $manifest = $manifest -replace "(?m)^(\s*ModuleVersion\s*=\s*)'[^']*'", "`${1}'$version'"
     Set-Content -Path (Join-Path $dest 'VirtioBlk.psd1') -Value $manifest -NoNewline
     Write-Host "package: $dest"
 }
@@ -209,6 +225,8 @@ foreach ($t in $Task) {
         }
         'Test' {
             Invoke-Build
+            # The Pester tests import the package in a fresh pwsh.
+            Invoke-Package
             Invoke-CoreTests
             Invoke-PesterTests
             if ($SkipVm) { Write-Host 'VM tier skipped (-SkipVm)' } else { Invoke-VmTests }
