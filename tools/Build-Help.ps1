@@ -393,7 +393,9 @@ foreach ($p in $pages) {
     if ($p.Name -notin $commands.Name) { $problems.Add("$($p.File) describes '$($p.Name)', which the module does not export") }
 }
 if ($problems.Count) {
-    throw "The help is incomplete:`n  " + ($problems -join "`n  ")
+    # One plain line per problem (no error view wrapping them), then a failing exit code for the build.
+    [Console]::Error.WriteLine("The help is incomplete:`n  " + ($problems -join "`n  "))
+    exit 1
 }
 
 $abouts = @(Get-ChildItem -LiteralPath $DocsPath -Filter 'about_*.md' | ForEach-Object { ConvertTo-AboutText $_.FullName })
