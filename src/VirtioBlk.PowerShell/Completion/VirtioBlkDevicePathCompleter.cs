@@ -10,8 +10,8 @@ namespace VirtioBlk.PowerShell.Completion;
 /// <summary>
 /// Completes -Path with the device nodes of this machine's virtio-blk disks: each block device and, where the kernel
 /// has the passthrough series, its char device ("/dev/v" -> /dev/vda, /dev/vdac0, /dev/vdb, ...). A bare name works
-/// too ("vdb" -> /dev/vdb, /dev/vdbc0). Anything else (./disk.img, /dev/loop0) gets no answer from here, so PowerShell
-/// falls back to its own file-name completion. Reads sysfs only.
+/// too ("vdb" -> /dev/vdb, /dev/vdbc0). Anything else (./disk.img, /dev/loop0) is completed as a file name, as
+/// PowerShell would without this completer. Reads sysfs only.
 /// </summary>
 public sealed class VirtioBlkDevicePathCompleter : IArgumentCompleter
 {
@@ -37,6 +37,8 @@ public sealed class VirtioBlkDevicePathCompleter : IArgumentCompleter
             }
         }
 
-        return results;
+        // Not a virtio disk's node: complete it as a file name, as PowerShell would without this completer
+        // (/dev/loop0, ./disk.img).
+        return results.Count > 0 ? results : CompletionCompleters.CompleteFilename(wordToComplete ?? "");
     }
 }
