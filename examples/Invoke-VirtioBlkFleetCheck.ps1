@@ -21,7 +21,7 @@ param(
     [Parameter(Mandatory, ParameterSetName = 'HostName')] [string[]] $HostName,
     # Or open sessions.
     [Parameter(Mandatory, ParameterSetName = 'Session')] [System.Management.Automation.Runspaces.PSSession[]] $Session,
-    # More Invoke-Command parameters for -HostName: UserName, Port, KeyFilePath, Options, ...
+    # More New-PSSession parameters for -HostName: UserName, Port, KeyFilePath, Options, ...
     [Parameter(ParameterSetName = 'HostName')] [hashtable] $RemotingParameters = @{},
     # How many VMs run at once.
     [int] $ThrottleLimit = 32,
@@ -60,7 +60,13 @@ $remote = {
     }
 }
 
-$invoke = @{ ScriptBlock = $remote; ThrottleLimit = $ThrottleLimit }
-if ($PSCmdlet.ParameterSetName -eq 'Session') { $invoke.Session = $Session }
-else { $invoke.HostName = $HostName; $invoke += $RemotingParameters }
-Invoke-Command @invoke
+# Over SSH, Invoke-Command takes -ThrottleLimit only with -Session: open the sessions first (a VM that cannot be
+# reached is reported as an error and left out), run on them, and close what was opened here.
+$own = $PSCmdlet.ParameterSetName -eq 'HostName'
+if ($own) { $Session = @(New-PSSession -HostName $HostName @RemotingParameters) }
+try {
+    if ($Session) { Invoke-Command -Session $Session -ThrottleLimit $ThrottleLimit -ScriptBlock $remote }
+}
+finally {
+    if ($own -and $Session) { $Session | Remove-PSSession }
+}
