@@ -72,6 +72,24 @@ public sealed class BenchmarkEngineTests
         Assert.True(disk.AsSpan(1 << 20, 1 << 20).IndexOf((byte)0x5A) >= 0, "nothing written inside the range");
     }
 
+    [Theory]
+    [InlineData(true, 30)]
+    [InlineData(false, 30)]
+    [InlineData(false, 0)]
+    [InlineData(true, 100)]
+    public void MixedHonoursTheReadShareWhetherRandomOrSequential(bool random, int readPercent)
+    {
+        using LoopDevice loop = LoopDevice.Create(8 << 20);
+        BenchmarkRunResult r = BenchmarkEngine.Run(new BenchmarkOptions
+        {
+            DevicePath = loop.Path, Operation = BenchmarkOperation.Mixed, ReadPercent = readPercent, Random = random,
+            QueueDepth = 8, IoCount = 10_000,
+        });
+        Assert.Equal(0, r.Errors);
+        double writeShare = 100.0 * r.WritesIssued / r.TotalIos;
+        Assert.InRange(writeShare, 100 - readPercent - 3, 100 - readPercent + 3);
+    }
+
     [Fact]
     public void BadKnobsAreRefusedBeforeAnyIo()
     {

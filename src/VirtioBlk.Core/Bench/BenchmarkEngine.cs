@@ -171,6 +171,7 @@ public static class BenchmarkEngine
             Elapsed = TimeSpan.FromSeconds((end - start) / (double)freq),
             TotalIos = ws.Sum(w => w.Completed),
             Errors = ws.Sum(w => w.Errors),
+            WritesIssued = ws.Sum(w => w.WritesIssued),
             FirstErrorCode = firstError,
             SubmitCalls = ws.Sum(w => w.SubmitCalls),
             SubmittedIos = ws.Sum(w => w.Submitted),

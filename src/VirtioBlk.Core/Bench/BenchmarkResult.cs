@@ -35,6 +35,9 @@ public sealed class BenchmarkRunResult
     public required TimeSpan Elapsed { get; init; }
     public required long TotalIos { get; init; }
     public required long Errors { get; init; }
+
+    /// <summary>Of the I/Os issued, how many were writes (the rest were reads).</summary>
+    public required long WritesIssued { get; init; }
     public required int FirstErrorCode { get; init; }
     public required long SubmitCalls { get; init; }
     public required long SubmittedIos { get; init; }

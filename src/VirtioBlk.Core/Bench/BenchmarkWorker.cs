@@ -107,6 +107,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     }
 
     public long Completed => Volatile.Read(ref _completed);
+    public long WritesIssued { get; private set; }
     public long Errors { get; private set; }
     public int FirstError { get; private set; }
     public long SubmitCalls { get; private set; }
@@ -231,26 +232,19 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
 
     private void Prepare(int slot)
     {
-        ulong block;
-        if (_o.Random)
-        {
-            // xorshift64: cheap, allocation-free, and good enough to spread offsets over the range.
-            _rng ^= _rng << 13;
-            _rng ^= _rng >> 7;
-            _rng ^= _rng << 17;
-            block = _rng % _rangeBlocks;
-        }
-        else
-        {
-            block = _seq++ % _rangeBlocks;
-        }
+        // xorshift64: cheap, allocation-free, and good enough to spread offsets and to mix reads with writes.
+        _rng ^= _rng << 13;
+        _rng ^= _rng >> 7;
+        _rng ^= _rng << 17;
+        ulong block = _o.Random ? _rng % _rangeBlocks : _seq++ % _rangeBlocks;
         ulong offset = _rangeStart + block * (ulong)_bs;
         bool write = _o.Operation switch
         {
             BenchmarkOperation.Write => true,
-            BenchmarkOperation.Mixed => (int)((_rng >> 33) % 100) >= _o.ReadPercent,
+            BenchmarkOperation.Mixed => (int)((_rng >> 40) % 100) >= _o.ReadPercent,
             _ => false,
         };
+        if (write) WritesIssued++;
         byte* buf = _buffers.Pointer + (long)slot * _bs;
         IoUringSqe* sqe = _ring.GetSqe();
         void* data = buf;
