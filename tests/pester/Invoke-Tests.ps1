@@ -19,6 +19,9 @@ param(
 
 $ErrorActionPreference = 'Stop'
 if ($env:NO_COLOR) { $PSStyle.OutputRendering = 'PlainText' }
+# With stdout redirected and no terminal (the VM guest's serial console), pwsh reports a width of -1 and every
+# Format-Table renders as nothing; give the tests' Out-String a width, as a terminal would.
+if ($Host.UI.RawUI.BufferSize.Width -le 0) { $global:PSDefaultParameterValues['Out-String:Width'] = 160 }
 Import-Module (Resolve-Path $PesterPath).Path
 
 $configuration = New-PesterConfiguration
