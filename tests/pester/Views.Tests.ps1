@@ -137,7 +137,7 @@ Describe 'Benchmark results: chart, exports, deserialization' -Tags CI -Skip:(-n
 
     It 'the list view has the sparkline, the table the p99' {
         ($R | Format-List | Out-String) | Should -Match 'IOPS trend'
-        ($R | Format-Table | Out-String) | Should -Match 'p99 us'
+        ($R | Format-Table | Out-String -Width 160) | Should -Match 'p99 us'
     }
 
     It 'P50Us, P99Us and P99_9Us are the total latency''s' {
