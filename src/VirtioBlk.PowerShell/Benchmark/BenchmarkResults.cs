@@ -176,6 +176,39 @@ public sealed class VirtioBlkBenchmarkComparison
     public long Errors { get; set; }
     public VirtioBlkBenchmarkResult[] Runs { get; set; } = Array.Empty<VirtioBlkBenchmarkResult>();
 
+    /// <summary>Summarises alternating runs: each path's medians and the per-round passthrough/block ratios.</summary>
+    internal static VirtioBlkBenchmarkComparison From(string device, BenchmarkOptions o,
+        IReadOnlyList<VirtioBlkBenchmarkResult> runs, IReadOnlyList<double> ratios)
+    {
+        var pt = runs.Where(r => r.Mode == nameof(Core.Devices.IoPathKind.Passthrough)).ToArray();
+        var blk = runs.Where(r => r.Mode == nameof(Core.Devices.IoPathKind.Block)).ToArray();
+        return new VirtioBlkBenchmarkComparison
+        {
+            Device = device,
+            Operation = o.Operation.ToString(),
+            BlockSize = o.BlockSize,
+            QueueDepth = o.QueueDepth,
+            SubmitBatch = o.SubmitBatch,
+            CompleteBatch = o.CompleteBatch,
+            Poll = o.Poll,
+            FixedBuffers = o.FixedBuffers,
+            RegisteredFiles = o.RegisteredFiles,
+            Vectored = o.Vectored,
+            Threads = o.Threads,
+            Rounds = ratios.Count,
+            KernelRelease = runs.FirstOrDefault()?.KernelRelease ?? "",
+            PassthroughMedianIops = Math.Round(Median(pt.Select(r => r.Iops))),
+            BlockMedianIops = Math.Round(Median(blk.Select(r => r.Iops))),
+            PassthroughMedianLatencyUs = o.RecordLatency ? Math.Round(Median(pt.Select(r => r.TotalLatency?.MeanUs ?? 0)), 2) : null,
+            BlockMedianLatencyUs = o.RecordLatency ? Math.Round(Median(blk.Select(r => r.TotalLatency?.MeanUs ?? 0)), 2) : null,
+            RatioMin = ratios.Count == 0 ? 0 : Math.Round(ratios.Min(), 3),
+            RatioMedian = Math.Round(Median(ratios), 3),
+            RatioMax = ratios.Count == 0 ? 0 : Math.Round(ratios.Max(), 3),
+            Errors = runs.Sum(r => r.Errors),
+            Runs = runs.ToArray(),
+        };
+    }
+
     internal static double Median(IEnumerable<double> values)
     {
         double[] v = values.OrderBy(x => x).ToArray();

@@ -302,33 +302,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
                 ratios.Add(pair[IoPathKind.Passthrough].Iops / pair[IoPathKind.Block].Iops);
             }
         }
-        var pt = runs.Where(r => r.Mode == nameof(IoPathKind.Passthrough)).ToArray();
-        var blk = runs.Where(r => r.Mode == nameof(IoPathKind.Block)).ToArray();
-        return new VirtioBlkBenchmarkComparison
-        {
-            Device = target.Disk,
-            Operation = o.Operation.ToString(),
-            BlockSize = o.BlockSize,
-            QueueDepth = o.QueueDepth,
-            SubmitBatch = o.SubmitBatch,
-            CompleteBatch = o.CompleteBatch,
-            Poll = o.Poll,
-            FixedBuffers = o.FixedBuffers,
-            RegisteredFiles = o.RegisteredFiles,
-            Vectored = o.Vectored,
-            Threads = o.Threads,
-            Rounds = ratios.Count,
-            KernelRelease = runs.FirstOrDefault()?.KernelRelease ?? "",
-            PassthroughMedianIops = Math.Round(VirtioBlkBenchmarkComparison.Median(pt.Select(r => r.Iops))),
-            BlockMedianIops = Math.Round(VirtioBlkBenchmarkComparison.Median(blk.Select(r => r.Iops))),
-            PassthroughMedianLatencyUs = o.RecordLatency ? Math.Round(VirtioBlkBenchmarkComparison.Median(pt.Select(r => r.TotalLatency?.MeanUs ?? 0)), 2) : null,
-            BlockMedianLatencyUs = o.RecordLatency ? Math.Round(VirtioBlkBenchmarkComparison.Median(blk.Select(r => r.TotalLatency?.MeanUs ?? 0)), 2) : null,
-            RatioMin = ratios.Count == 0 ? 0 : Math.Round(ratios.Min(), 3),
-            RatioMedian = Math.Round(VirtioBlkBenchmarkComparison.Median(ratios), 3),
-            RatioMax = ratios.Count == 0 ? 0 : Math.Round(ratios.Max(), 3),
-            Errors = runs.Sum(r => r.Errors),
-            Runs = runs.ToArray(),
-        };
+        return VirtioBlkBenchmarkComparison.From(target.Disk, o, runs, ratios);
     }
 
     /// <summary>Writes the result; after Ctrl+C the pipeline is stopping, so what ran goes to the host instead.</summary>
