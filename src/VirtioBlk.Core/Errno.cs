@@ -41,16 +41,35 @@ public enum Errno
     ENOTSOCK = 88,
 }
 
+/// <summary>What kind of operation failed: callers (the cmdlets' error mapping) choose a category by this, never by text.</summary>
+public enum IoOperationKind
+{
+    Other,
+    RingSetup,
+    RingEnter,
+    RingRegister,
+    MapMemory,
+    Open,
+    Stat,
+    Sysfs,
+    Read,
+    Write,
+    Flush,
+    Identify,
+    Affinity,
+}
+
 /// <summary>
 /// A failed system call or io_uring operation. Keeps the raw errno and names the operation, so callers (the
 /// cmdlets' one errno-to-ErrorRecord mapping) decide by <see cref="Errno"/>, never by message text.
 /// </summary>
 public class IoUringException : IOException
 {
-    public IoUringException(Errno errno, string operation, string? detail = null, string? path = null)
+    public IoUringException(Errno errno, IoOperationKind kind, string operation, string? detail = null, string? path = null)
         : base(Format(errno, operation, detail, path))
     {
         Errno = errno;
+        Kind = kind;
         Operation = operation;
         Detail = detail;
         Path = path;
@@ -60,7 +79,10 @@ public class IoUringException : IOException
     /// <summary>The errno the kernel returned.</summary>
     public Errno Errno { get; }
 
-    /// <summary>What was being done: "io_uring_setup", "open", "READ_FIXED", ...</summary>
+    /// <summary>The kind of operation, for decisions.</summary>
+    public IoOperationKind Kind { get; }
+
+    /// <summary>What was being done, for people: "io_uring_setup", "open", "READ_FIXED", ...</summary>
     public string Operation { get; }
 
     /// <summary>What the project knows about the cause, beyond the errno (which flag, which limit).</summary>
@@ -91,20 +113,20 @@ public static class ErrnoText
     public static Errno Last() => (Errno)Marshal.GetLastPInvokeError();
 
     /// <summary>Throws for a syscall's -1 return, reading errno.</summary>
-    public static void ThrowIfFailed(long result, string operation, string? path = null)
+    public static void ThrowIfFailed(long result, IoOperationKind kind, string operation, string? path = null)
     {
         if (result < 0)
         {
-            throw new IoUringException(Last(), operation, path: path);
+            throw new IoUringException(Last(), kind, operation, path: path);
         }
     }
 
     /// <summary>Throws for a completion's negative result (cqe->res = -errno).</summary>
-    public static void ThrowIfNegative(int res, string operation, string? path = null)
+    public static void ThrowIfNegative(int res, IoOperationKind kind, string operation, string? path = null)
     {
         if (res < 0)
         {
-            throw new IoUringException((Errno)(-res), operation, path: path);
+            throw new IoUringException((Errno)(-res), kind, operation, path: path);
         }
     }
 }

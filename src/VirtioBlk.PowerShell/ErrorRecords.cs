@@ -121,7 +121,7 @@ public static class ErrorRecords
             return DeviceStatus(status, target);
         }
 
-        if (e.Errno == Errno.EPERM && e.Operation == "io_uring_setup" && Sysfs.TryReadInt64(IoUringDisabledSysctl) is long disabled and > 0)
+        if (e.Errno == Errno.EPERM && e.Kind == IoOperationKind.RingSetup && Sysfs.TryReadInt64(IoUringDisabledSysctl) is long disabled and > 0)
         {
             return IoUringDisabled(disabled, target, e);
         }
@@ -152,7 +152,7 @@ public static class ErrorRecords
             Errno.EBUSY or Errno.EAGAIN or Errno.EALREADY => (DeviceBusyId, ErrorCategory.ResourceBusy,
                 $"{path} is busy (opened exclusively, mounted, or the queue is full). Check InUse with "
                 + "Get-VirtioBlkDevice, then retry, or lower the queue depth."),
-            Errno.EIO => (IoErrorId, IoCategory(e.Operation),
+            Errno.EIO => (IoErrorId, IoCategory(e.Kind),
                 $"The device reported an I/O error on {path}. Check 'dmesg' for virtio_blk messages; the host side "
                 + "of the disk (image file, backend) may have failed."),
             Errno.ENOSPC or Errno.EFBIG => (NoSpaceId, ErrorCategory.LimitsExceeded,
@@ -345,7 +345,7 @@ public static class ErrorRecords
     {
         bool unsupported = e.Status == VirtioBlk.Core.Abi.VirtioBlkStatus.Unsupported;
         string path = e.Path ?? target?.ToString() ?? "the device";
-        return Create(DeviceStatusId, unsupported ? ErrorCategory.NotImplemented : IoCategory(e.Operation),
+        return Create(DeviceStatusId, unsupported ? ErrorCategory.NotImplemented : IoCategory(e.Kind),
             e.Message,
             target ?? e.Path,
             unsupported
@@ -371,11 +371,10 @@ public static class ErrorRecords
             "Give an existing, readable file whose length is a multiple of the disk's logical block size, or pipe a byte[] in.",
             e);
 
-    private static ErrorCategory IoCategory(string operation)
+    private static ErrorCategory IoCategory(IoOperationKind kind) => kind switch
     {
-        string op = operation.ToUpperInvariant();
-        return op.Contains("READ", StringComparison.Ordinal) ? ErrorCategory.ReadError
-            : op.Contains("WRITE", StringComparison.Ordinal) ? ErrorCategory.WriteError
-            : ErrorCategory.DeviceError;
-    }
+        IoOperationKind.Read => ErrorCategory.ReadError,
+        IoOperationKind.Write => ErrorCategory.WriteError,
+        _ => ErrorCategory.DeviceError,
+    };
 }

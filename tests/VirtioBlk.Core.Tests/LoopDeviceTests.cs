@@ -101,6 +101,7 @@ public sealed class LoopDeviceTests
         Assert.False(s.Geometry.IoPoll);
         var e = Assert.Throws<IoUringException>(() => s.Read(0, new byte[4096]));
         Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+        Assert.Equal(IoOperationKind.Read, e.Kind);
         Assert.Equal("READ", e.Operation);
     }
 

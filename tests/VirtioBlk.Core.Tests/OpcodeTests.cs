@@ -80,7 +80,7 @@ public sealed unsafe class OpcodeTests
         Sqe.PrepRead(ring.GetSqeOrThrow(), fd, buf.Pointer, Block, 0, 1);
         IoUringCqe cqe = Rings.SubmitOne(ring);
         Assert.Equal(-(int)Errno.EBADF, cqe.Res);
-        var e = Assert.Throws<IoUringException>(() => ErrnoText.ThrowIfNegative(cqe.Res, "READ"));
+        var e = Assert.Throws<IoUringException>(() => ErrnoText.ThrowIfNegative(cqe.Res, IoOperationKind.Read, "READ"));
         Assert.Equal(Errno.EBADF, e.Errno);
         Assert.Contains("READ failed: EBADF (9)", e.Message);
     }

@@ -204,7 +204,7 @@ public sealed unsafe class PassthroughTests
         IoUringSetupFlags flags = IoUringSetupFlags.Sqe128 | (poll ? IoUringSetupFlags.IoPoll : 0);
         int res = Submit(disk, flags, VirtioBlkUringCmdOp.Io, (uint)VirtioBlkRequestType.In, disk.Geometry.Sectors + 8, buf.Pointer, 4096);
         Assert.Equal((int)VirtioBlkStatus.IoErr, res);
-        var e = Assert.Throws<VirtioBlkStatusException>(() => VirtioBlkCommand.ThrowIfFailed(res, "read", disk.CharPath));
+        var e = Assert.Throws<VirtioBlkStatusException>(() => VirtioBlkCommand.ThrowIfFailed(res, IoOperationKind.Read, "read", disk.CharPath));
         Assert.Equal(VirtioBlkStatus.IoErr, e.Status);
     }
 
@@ -304,8 +304,8 @@ internal static unsafe class Capabilities
         long nrCapset = nrCapget + 1;
         Header h = new() { Version = Version3 };
         Data* d = stackalloc Data[2];
-        ErrnoText.ThrowIfFailed(Interop.Sys.Syscall3(nrCapget, (long)&h, (long)d, 0), "capget");
+        ErrnoText.ThrowIfFailed(Interop.Sys.Syscall3(nrCapget, (long)&h, (long)d, 0), IoOperationKind.Other, "capget");
         d[cap / 32].Effective &= ~(1u << (cap % 32));
-        ErrnoText.ThrowIfFailed(Interop.Sys.Syscall3(nrCapset, (long)&h, (long)d, 0), "capset");
+        ErrnoText.ThrowIfFailed(Interop.Sys.Syscall3(nrCapset, (long)&h, (long)d, 0), IoOperationKind.Other, "capset");
     }
 }

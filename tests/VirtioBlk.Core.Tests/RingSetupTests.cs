@@ -120,6 +120,7 @@ public sealed class RingSetupTests
     {
         var e = Assert.Throws<IoUringException>(() => Rings.Create(65536));
         Assert.Equal(Errno.EINVAL, e.Errno);
+        Assert.Equal(IoOperationKind.RingSetup, e.Kind);
         Assert.Equal("io_uring_setup", e.Operation);
         Assert.Contains("32768", e.Message);
         Assert.Contains("CLAMP", e.Message);

@@ -49,7 +49,7 @@ public static class BenchmarkEngine
         if (end <= start || (end - start) / (ulong)o.BlockSize == 0)
             throw new ArgumentOutOfRangeException(nameof(o.RangeLength), "The range holds no whole block of BlockSize bytes.");
         if (o.Poll && !g.IoPoll)
-            throw new IoUringException(Errno.EOPNOTSUPP, "IORING_SETUP_IOPOLL",
+            throw new IoUringException(Errno.EOPNOTSUPP, IoOperationKind.RingSetup, "IORING_SETUP_IOPOLL",
                 $"{g.Name} has no poll queues (/sys/block/{g.Name}/queue/io_poll is 0): boot with virtio_blk.poll_queues=1 or drop -Poll.", o.DevicePath);
         if (o.Path == IoPathKind.Passthrough && o.Vectored && o.FixedBuffers)
             throw new ArgumentException("Passthrough cannot combine -Vectored with -FixedBuffers: the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer.");

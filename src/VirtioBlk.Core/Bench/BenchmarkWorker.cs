@@ -288,7 +288,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         ulong* mask = stackalloc ulong[16];
         new Span<ulong>(mask, 16).Clear();
         mask[cpu / 64] = 1UL << (cpu % 64);
-        ErrnoText.ThrowIfFailed(Sys.SchedSetAffinity(0, 16 * sizeof(ulong), mask), $"sched_setaffinity(cpu {cpu})");
+        ErrnoText.ThrowIfFailed(Sys.SchedSetAffinity(0, 16 * sizeof(ulong), mask), IoOperationKind.Affinity, $"sched_setaffinity(cpu {cpu})");
     }
 
     public void Dispose()

@@ -29,7 +29,7 @@ public readonly record struct DeviceNodeInfo(DeviceNodeKind Kind, uint Major, ui
         {
             Errno e = ErrnoText.Last();
             if (e is Errno.ENOENT or Errno.ENOTDIR) return new DeviceNodeInfo(DeviceNodeKind.Missing, 0, 0, 0);
-            throw new IoUringException(e, "statx", path: path);
+            throw new IoUringException(e, IoOperationKind.Stat, "statx", path: path);
         }
         DeviceNodeKind kind = (st.Mode & S_IFMT) switch
         {
@@ -48,14 +48,14 @@ public static unsafe class BlockDeviceGeometry
     public static ulong SizeBytes(SafeFileDescriptor fd, string path)
     {
         ulong size;
-        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKGETSIZE64, &size), "ioctl(BLKGETSIZE64)", path);
+        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKGETSIZE64, &size), IoOperationKind.Other, "ioctl(BLKGETSIZE64)", path);
         return size;
     }
 
     public static int LogicalBlockSize(SafeFileDescriptor fd, string path)
     {
         int lbs;
-        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKSSZGET, &lbs), "ioctl(BLKSSZGET)", path);
+        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKSSZGET, &lbs), IoOperationKind.Other, "ioctl(BLKSSZGET)", path);
         return lbs;
     }
 }

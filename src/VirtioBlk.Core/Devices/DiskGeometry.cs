@@ -49,7 +49,7 @@ public sealed record DiskGeometry(string Name, ulong SizeBytes, int LogicalBlock
         string dir = Path.Combine(SysBlock, name);
         if (name.Length == 0 || name.Contains('/') || !Directory.Exists(dir))
         {
-            throw new IoUringException(Errno.ENOENT, "sysfs", $"{dir} does not exist: '{name}' is not a whole disk.", dir);
+            throw new IoUringException(Errno.ENOENT, IoOperationKind.Sysfs, "sysfs", $"{dir} does not exist: '{name}' is not a whole disk.", dir);
         }
         ulong sectors = ReadNumber(dir, "size");
         int lbs = checked((int)ReadNumber(dir, "queue/logical_block_size"));
@@ -75,7 +75,7 @@ public sealed record DiskGeometry(string Name, ulong SizeBytes, int LogicalBlock
                 string target = new DirectoryInfo(link).ResolveLinkTarget(true)?.FullName ?? link;
                 if (File.Exists(Path.Combine(target, "partition")))
                 {
-                    throw new IoUringException(Errno.EINVAL, "sysfs", $"{devicePath} is a partition; give the whole disk.", devicePath);
+                    throw new IoUringException(Errno.EINVAL, IoOperationKind.Sysfs, "sysfs", $"{devicePath} is a partition; give the whole disk.", devicePath);
                 }
                 return Path.GetFileName(target);
             case DeviceNodeKind.CharacterDevice:
@@ -83,13 +83,13 @@ public sealed record DiskGeometry(string Name, ulong SizeBytes, int LogicalBlock
                 string charName = Path.GetFileName(new DirectoryInfo(charLink).ResolveLinkTarget(true)?.FullName ?? charLink);
                 if (!charName.EndsWith("c0", StringComparison.Ordinal) || !Directory.Exists(Path.Combine(SysBlock, charName[..^2])))
                 {
-                    throw new IoUringException(Errno.ENODEV, "sysfs", $"{devicePath} is not a virtio-blk passthrough char device.", devicePath);
+                    throw new IoUringException(Errno.ENODEV, IoOperationKind.Sysfs, "sysfs", $"{devicePath} is not a virtio-blk passthrough char device.", devicePath);
                 }
                 return charName[..^2];
             case DeviceNodeKind.Missing:
-                throw new IoUringException(Errno.ENOENT, "stat", path: devicePath);
+                throw new IoUringException(Errno.ENOENT, IoOperationKind.Stat, "stat", path: devicePath);
             default:
-                throw new IoUringException(Errno.ENOTTY, "stat", "Not a block or character device.", devicePath);
+                throw new IoUringException(Errno.ENOTTY, IoOperationKind.Stat, "stat", "Not a block or character device.", devicePath);
         }
     }
 

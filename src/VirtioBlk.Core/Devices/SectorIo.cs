@@ -112,7 +112,7 @@ public sealed unsafe class SectorIoSession : IDisposable
             }
             if (options.Vectored && options.FixedBuffer && !pt && !_ring.Probe().IsSupported(IoUringOp.ReadvFixed))
             {
-                throw new IoUringException(Errno.EOPNOTSUPP, "READV_FIXED",
+                throw new IoUringException(Errno.EOPNOTSUPP, IoOperationKind.Read, "READV_FIXED",
                     "Vectored I/O on a registered buffer needs IORING_OP_READV_FIXED (Linux 6.15); this kernel lacks it. Drop -Vectored or -FixedBuffer.");
             }
             if (options.FixedBuffer)
@@ -190,8 +190,8 @@ public sealed unsafe class SectorIoSession : IDisposable
         }
         ring.SubmitAndWait(1);
         IoUringCqe cqe = ring.WaitCompletion();
-        if (pt) VirtioBlkCommand.ThrowIfFailed(cqe.Res, "FLUSH", DevicePath);
-        else ErrnoText.ThrowIfNegative(cqe.Res, "FSYNC", DevicePath);
+        if (pt) VirtioBlkCommand.ThrowIfFailed(cqe.Res, IoOperationKind.Flush, "FLUSH", DevicePath);
+        else ErrnoText.ThrowIfNegative(cqe.Res, IoOperationKind.Flush, "FSYNC", DevicePath);
     }
 
     private void ValidateRange(ulong sector, long length)
@@ -272,15 +272,16 @@ public sealed unsafe class SectorIoSession : IDisposable
     private IoUringException? CheckCompletion(int res, int expected, bool write)
     {
         string op = OperationName(write);
+        IoOperationKind kind = write ? IoOperationKind.Write : IoOperationKind.Read;
         if (Options.Path == IoPathKind.Passthrough)
         {
             if (res == 0) return null;
             return res < 0
-                ? new IoUringException((Errno)(-res), op, path: DevicePath)
-                : new VirtioBlkStatusException((VirtioBlkStatus)res, op, DevicePath);
+                ? new IoUringException((Errno)(-res), kind, op, path: DevicePath)
+                : new VirtioBlkStatusException((VirtioBlkStatus)res, kind, op, DevicePath);
         }
-        if (res < 0) return new IoUringException((Errno)(-res), op, path: DevicePath);
-        if (res != expected) return new IoUringException(Errno.EIO, op, $"Short transfer: {res} of {expected} bytes.", DevicePath);
+        if (res < 0) return new IoUringException((Errno)(-res), kind, op, path: DevicePath);
+        if (res != expected) return new IoUringException(Errno.EIO, kind, op, $"Short transfer: {res} of {expected} bytes.", DevicePath);
         return null;
     }
 

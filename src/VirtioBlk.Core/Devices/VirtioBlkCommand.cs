@@ -35,15 +35,15 @@ public static unsafe class VirtioBlkCommand
     }
 
     /// <summary>Turns a passthrough completion into an exception: negative res is an errno, positive the virtio status byte.</summary>
-    public static void ThrowIfFailed(int res, string operation, string path)
+    public static void ThrowIfFailed(int res, IoOperationKind kind, string operation, string path)
     {
         if (res < 0)
         {
-            throw new IoUringException((Errno)(-res), operation, path: path);
+            throw new IoUringException((Errno)(-res), kind, operation, path: path);
         }
         if (res > 0)
         {
-            throw new VirtioBlkStatusException((VirtioBlkStatus)res, operation, path);
+            throw new VirtioBlkStatusException((VirtioBlkStatus)res, kind, operation, path);
         }
     }
 }
@@ -51,8 +51,8 @@ public static unsafe class VirtioBlkCommand
 /// <summary>The device answered a passthrough command with a non-zero virtio status byte.</summary>
 public sealed class VirtioBlkStatusException : IoUringException
 {
-    public VirtioBlkStatusException(VirtioBlkStatus status, string operation, string path)
-        : base(status == VirtioBlkStatus.Unsupported ? Errno.EOPNOTSUPP : Errno.EIO, operation,
+    public VirtioBlkStatusException(VirtioBlkStatus status, IoOperationKind kind, string operation, string path)
+        : base(status == VirtioBlkStatus.Unsupported ? Errno.EOPNOTSUPP : Errno.EIO, kind, operation,
             $"The device answered virtio status {(int)status} ({StatusName(status)}).", path)
     {
         Status = status;

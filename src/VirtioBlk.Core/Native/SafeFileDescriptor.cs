@@ -29,7 +29,7 @@ public sealed class SafeFileDescriptor : SafeHandle
         {
             Errno e = ErrnoText.Last();
             h.Dispose();
-            throw new IoUringException(e, "open", path: path);
+            throw new IoUringException(e, IoOperationKind.Open, "open", path: path);
         }
         h.SetFd(fd);
         return h;
@@ -58,7 +58,7 @@ public sealed class SafeMmapRegion : SafeHandle
         nint p = Sys.Mmap(0, length, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED | Sys.MAP_POPULATE, fd.Fd, (long)offset);
         if (p == Sys.MAP_FAILED)
         {
-            throw new IoUringException(ErrnoText.Last(), "mmap", what);
+            throw new IoUringException(ErrnoText.Last(), IoOperationKind.MapMemory, "mmap", what);
         }
         return new SafeMmapRegion(p, length);
     }

@@ -59,7 +59,7 @@ public sealed unsafe class IoUring : IDisposable
         {
             Errno e = ErrnoText.Last();
             _ringFd.Dispose();
-            throw new IoUringException(e, "io_uring_setup", DiagnoseSetup(e, options, flags));
+            throw new IoUringException(e, IoOperationKind.RingSetup, "io_uring_setup", DiagnoseSetup(e, options, flags));
         }
         _ringFd.SetFd(fd);
         _enterFd = fd;
@@ -285,7 +285,7 @@ public sealed unsafe class IoUring : IDisposable
         }
         if ((Features & IoUringFeatures.ExtArg) == 0)
         {
-            throw new IoUringException(Errno.EOPNOTSUPP, "io_uring_enter", "Waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11).");
+            throw new IoUringException(Errno.EOPNOTSUPP, IoOperationKind.RingEnter, "io_uring_enter", "Waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11).");
         }
         long deadline = Environment.TickCount64 + (long)timeout.Value.TotalMilliseconds;
         while (CqReady < minComplete)
@@ -424,7 +424,7 @@ public sealed unsafe class IoUring : IDisposable
         {
             Errno e = ErrnoText.Last();
             if (e == Errno.EINVAL) return false;
-            throw new IoUringException(e, "IORING_REGISTER_RING_FDS");
+            throw new IoUringException(e, IoOperationKind.RingRegister, "IORING_REGISTER_RING_FDS");
         }
         _enterFd = (int)up.Offset;
         _enterFlags |= (uint)IoUringEnterFlags.RegisteredRing;
@@ -555,7 +555,7 @@ public sealed unsafe class IoUring : IDisposable
                 case Errno.ETIME when tolerateTimeout:
                     return -(int)Errno.ETIME;
                 default:
-                    throw new IoUringException(e, operation);
+                    throw new IoUringException(e, IoOperationKind.RingEnter, operation);
             }
         }
     }
@@ -570,7 +570,7 @@ public sealed unsafe class IoUring : IDisposable
         while (r < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR);
         if (r < 0)
         {
-            throw new IoUringException(ErrnoText.Last(), operation);
+            throw new IoUringException(ErrnoText.Last(), IoOperationKind.RingRegister, operation);
         }
     }
 
