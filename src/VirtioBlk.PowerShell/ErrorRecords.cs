@@ -2,7 +2,8 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using VirtioBlk.Core;
-using VirtioBlk.PowerShell.Devices;
+using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Io;
 
 namespace VirtioBlk.PowerShell;
 
@@ -79,37 +80,33 @@ public static class ErrorRecords
     public const string DeviceStatusId = "VirtioBlkDeviceStatus";
     public const string SourceUnreadableId = "VirtioBlkSourceUnreadable";
 
-    /// <summary>The most bytes one Read-/Write-VirtioBlkSector call moves (the data is one byte[] in memory).</summary>
-    public const int MaxTransferLength = 1 << 30;
+    public const string NoMediumId = "VirtioBlkNoMedium";
+    public const string BufferTooLargeId = "VirtioBlkBufferTooLarge";
 
-    /// <summary>Where kernel.io_uring_disabled lives: 0 allowed, 1 only for io_uring_group members, 2 disabled.</summary>
-    internal const string IoUringDisabledSysctl = "/proc/sys/kernel/io_uring_disabled";
+    /// <summary>The most bytes one Read-/Write-VirtioBlkSector call moves: the core's limit.</summary>
+    public const long MaxTransferLength = IoRules.MaxTransferBytes;
 
     /// <summary>
     /// An ErrorRecord for one of the module's own conditions. <paramref name="message"/> says what happened;
-    /// <paramref name="recommendedAction"/> (appended to the message) says what to do. Without <paramref name="exception"/> an exception of the category's usual .NET type is
+    /// <paramref name="recommendedAction"/> says what to do and goes in ErrorDetails.RecommendedAction (pwsh prints it
+    /// as "Recommendation:"). Without <paramref name="exception"/> an exception of the category's usual .NET type is
     /// made, so `catch [System.ArgumentException]` works for InvalidArgument.
     /// </summary>
     public static ErrorRecord Create(string errorId, ErrorCategory category, string message, object? target,
         string? recommendedAction = null, Exception? exception = null)
     {
-        string text = recommendedAction is null ? message
-            : message.EndsWith('.') ? $"{message} {recommendedAction}"
-            : $"{message}. {recommendedAction}";
         exception ??= category switch
         {
-            ErrorCategory.ObjectNotFound => new ItemNotFoundException(text),
-            ErrorCategory.InvalidArgument => new ArgumentException(text),
-            ErrorCategory.PermissionDenied => new UnauthorizedAccessException(text),
-            ErrorCategory.NotImplemented or ErrorCategory.NotInstalled => new NotSupportedException(text),
-            ErrorCategory.ReadError or ErrorCategory.WriteError or ErrorCategory.DeviceError => new IOException(text),
-            _ => new InvalidOperationException(text),
+            ErrorCategory.ObjectNotFound => new ItemNotFoundException(message),
+            ErrorCategory.InvalidArgument => new ArgumentException(message),
+            ErrorCategory.PermissionDenied => new UnauthorizedAccessException(message),
+            ErrorCategory.NotImplemented or ErrorCategory.NotInstalled => new NotSupportedException(message),
+            ErrorCategory.ReadError or ErrorCategory.WriteError or ErrorCategory.DeviceError => new IOException(message),
+            _ => new InvalidOperationException(message),
         };
         return new ErrorRecord(exception, errorId, category, target)
         {
-            // The action stays in the message (ToString(), $_.Exception.Message); not repeated as
-            // RecommendedAction, which the console would print a second time.
-            ErrorDetails = new ErrorDetails(text),
+            ErrorDetails = new ErrorDetails(message) { RecommendedAction = recommendedAction ?? "" },
         };
     }
 
@@ -121,7 +118,7 @@ public static class ErrorRecords
             return DeviceStatus(status, target);
         }
 
-        if (e.Errno == Errno.EPERM && e.Kind == IoOperationKind.RingSetup && Sysfs.TryReadInt64(IoUringDisabledSysctl) is long disabled and > 0)
+        if (e.Errno == Errno.EPERM && e.Kind == IoOperationKind.RingSetup && Sysfs.TryReadInt64(Sysfs.IoUringDisabledSysctl) is long disabled and > 0)
         {
             return IoUringDisabled(disabled, target, e);
         }
@@ -145,7 +142,7 @@ public static class ErrorRecords
             Errno.EOPNOTSUPP or Errno.ENOTTY => (NotSupportedId, ErrorCategory.NotImplemented,
                 "The kernel or the device does not support this. Polled I/O needs poll queues (boot with "
                 + "virtio_blk.poll_queues=N, check IoPoll with Get-VirtioBlkDevice); passthrough commands need a "
-                + "kernel with the virtio-blk uring_cmd series. Retry without -Poll or on the block device."),
+                + "kernel with the virtio-blk uring_cmd series (kernel/README.md in the VirtioBlk repository). Retry without -Poll or on the block device."),
             Errno.ENOSYS => (IoUringUnavailableId, ErrorCategory.NotImplemented,
                 "io_uring is unavailable: the kernel lacks it, or it is disabled (sysctl kernel.io_uring_disabled, "
                 + "or a seccomp filter in a container). Enable it, or run on a host that allows it."),
@@ -170,19 +167,121 @@ public static class ErrorRecords
         return Create(id, category, e.Message, target ?? e.Path, action, e);
     }
 
-    /// <summary>Any exception a cmdlet catches: io_uring failures by errno, sysfs/.NET I/O failures as read errors.</summary>
-    public static ErrorRecord FromException(Exception e, object? target) => e switch
+    /// <summary>
+    /// Whether <paramref name="e"/> is a failure the module knows how to report: a cmdlet catches exactly these and
+    /// lets anything else (a bug) surface as what it is.
+    /// </summary>
+    public static bool IsReportable(Exception e)
+        => e is IoUringException or IoRequestException or DiskIdentityException or SysfsException
+            or OperationCanceledException or UnauthorizedAccessException or ArgumentException;
+
+    /// <summary>
+    /// The one mapping from the core's failures to ErrorRecords: io_uring failures by errno, the core's refusals
+    /// by their typed reason. <paramref name="parameterName"/> names a knob the way the calling cmdlet does
+    /// ("-Sector"); by default "-" and the knob's name.
+    /// </summary>
+    public static ErrorRecord FromException(Exception e, object? target, Func<IoKnob, string>? parameterName = null)
     {
-        IoUringException io => FromIoUring(io, target),
-        ArgumentException => Create(InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, target,
-            "Check the parameters against the disk's LogicalBlockSize and size (Get-VirtioBlkDevice).", e),
-        OperationCanceledException => Create(CanceledId, ErrorCategory.OperationStopped, e.Message, target,
-            "The operation was canceled (Ctrl+C). Run it again.", e),
-        UnauthorizedAccessException => Create(AccessDeniedId, ErrorCategory.PermissionDenied, e.Message, target,
-            "Run PowerShell as root.", e),
-        _ => Create(SysfsUnreadableId, ErrorCategory.ReadError, e.Message, target,
-            "The disk may have been removed meanwhile; list the disks again with Get-VirtioBlkDevice.", e),
-    };
+        Func<IoKnob, string> pn = parameterName ?? (k => "-" + k);
+        return e switch
+        {
+            IoUringException io => FromIoUring(io, target),
+            IoRequestException r => FromRequest(r, target, pn),
+            DiskIdentityException d => FromIdentity(d, target, pn),
+            SysfsException => Create(SysfsUnreadableId, ErrorCategory.ReadError, e.Message, target,
+                "The disk may have been removed meanwhile; list the disks again with Get-VirtioBlkDevice.", e),
+            OperationCanceledException => Create(CanceledId, ErrorCategory.OperationStopped, e.Message, target,
+                "The operation was canceled (Ctrl+C). Run it again.", e),
+            UnauthorizedAccessException => Create(AccessDeniedId, ErrorCategory.PermissionDenied, e.Message, target,
+                "Run PowerShell as root.", e),
+            ArgumentException => Create(InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, target,
+                "Check the parameters against the disk's LogicalBlockSize and size (Get-VirtioBlkDevice).", e),
+            _ => throw new ArgumentException($"{e.GetType().FullName} is not a failure the module reports; let it propagate.", nameof(e), e),
+        };
+    }
+
+    /// <summary>A path or name that is not a whole disk.</summary>
+    private static ErrorRecord FromIdentity(DiskIdentityException e, object? target, Func<IoKnob, string> pn)
+    {
+        ErrorRecord record = e.Problem switch
+        {
+            DiskIdentityProblem.NotFound => PathNotFound(e.Requested),
+            DiskIdentityProblem.Partition => PartitionNotDisk(e.Requested, e.ParentDisk, pn(IoKnob.Path)),
+            DiskIdentityProblem.RegularFile => NotBlockDevice(e.Requested, "a regular file"),
+            DiskIdentityProblem.Directory => NotBlockDevice(e.Requested, "a directory"),
+            DiskIdentityProblem.ForeignCharDevice => NotBlockDevice(e.Requested, "a character device that is not a virtio-blk passthrough node (/dev/vdXc0)"),
+            _ => NotBlockDevice(e.Requested, "neither a block nor a character device"),
+        };
+        return record;
+    }
+
+    /// <summary>A request the core refused before submission, by its reason.</summary>
+    private static ErrorRecord FromRequest(IoRequestException e, object? target, Func<IoKnob, string> pn)
+    {
+        string disk = e.Disk ?? target?.ToString() ?? "the disk";
+        switch (e.Problem)
+        {
+            case IoProblem.Unaligned when e.Knob is IoKnob.Sector or IoKnob.Count:
+                return UnalignedSectors(pn(e.Knob).TrimStart('-'), e.Value ?? 0, (int)(e.Step ?? 1), e.LogicalBlockSize ?? 512, target);
+            case IoProblem.Unaligned when e.Knob == IoKnob.Length:
+                return UnalignedLength((long)(e.Value ?? 0), e.LogicalBlockSize ?? 512, target);
+            case IoProblem.Unaligned:
+                // A knob's value (-BlockSize) rather than a disk position: InvalidArgument, as it always was.
+                return Create(InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, target,
+                    $"Use a multiple of {e.Step} for {pn(e.Knob)}.", e);
+            case IoProblem.Empty:
+                return InvalidLength(e.Knob == IoKnob.Length ? "The data is empty" : $"{pn(e.Knob)} covers no sector", target);
+            case IoProblem.NoMedium:
+                return Create(NoMediumId, ErrorCategory.ResourceUnavailable, e.Message, target,
+                    $"Give {disk} a backing file or medium first (for a loop device: losetup {disk} FILE), or use another disk.", e);
+            case IoProblem.BeyondEnd:
+                ulong sectors = e.Limit ?? 0, count = e.Value ?? 0;
+                return Create(BeyondEndOfDeviceId, ErrorCategory.InvalidArgument, e.Message, target,
+                    count > sectors
+                        ? $"The disk has only {sectors} sectors; use {pn(IoKnob.Count)} {sectors} or less."
+                        : $"The disk has {sectors} sectors (0..{sectors - 1}); with {count} sectors, {pn(IoKnob.Sector)} can be at most {sectors - count}.", e);
+            case IoProblem.TooLarge:
+                return Create(LengthTooLargeId, ErrorCategory.LimitsExceeded, e.Message, target,
+                    $"Split the transfer into calls of at most {MaxTransferLength / 512} sectors ({MaxTransferLength >> 20} MiB) each.", e);
+            case IoProblem.BufferTooLarge:
+                return Create(BufferTooLargeId, ErrorCategory.LimitsExceeded, e.Message, target,
+                    $"Lower {pn(IoKnob.QueueDepth)}, {pn(IoKnob.BlockSize)} or {pn(IoKnob.Threads)}.", e);
+            case IoProblem.VectoredFixedOnPassthrough:
+                return UnsupportedCombination($"Passthrough with {pn(IoKnob.Vectored)} and {pn(IoKnob.FixedBuffer)}",
+                    "the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer (IORING_URING_CMD_FIXED works only with VIRTBLK_URING_CMD_IO).",
+                    target, $"Drop {pn(IoKnob.Vectored)} or {pn(IoKnob.FixedBuffer)}, or use the block path.", e);
+            case IoProblem.VectoredFixedNeedsKernel:
+                return UnsupportedCombination($"{pn(IoKnob.Vectored)} with {pn(IoKnob.FixedBuffer)} on the block device",
+                    "vectored I/O on a registered buffer needs IORING_OP_READV_FIXED/WRITEV_FIXED (Linux 6.15), which this kernel lacks.",
+                    target, $"Drop {pn(IoKnob.Vectored)} or {pn(IoKnob.FixedBuffer)}.", e);
+            case IoProblem.PollUnavailable:
+                return PollUnavailable(disk, target, pn(IoKnob.Poll));
+            case IoProblem.PassthroughUnavailable:
+                return PassthroughUnavailable(disk, e.Message);
+            case IoProblem.PassthroughNeedsVirtio:
+                return Create(NotVirtioDiskId, ErrorCategory.InvalidArgument, e.Message, target,
+                    $"Use the block path for this disk; passthrough needs a virtio-blk disk with /dev/vdXc0.", e);
+            case IoProblem.ReadOnlyDisk:
+                return ReadOnlyDisk(disk, target);
+            case IoProblem.RangeOutsideDisk:
+                return Create(BeyondEndOfDeviceId, ErrorCategory.InvalidArgument, e.Message, target,
+                    $"Keep {pn(IoKnob.Range)} within the disk's {e.Limit} bytes (the SizeBytes property of Get-VirtioBlkDevice).", e);
+            case IoProblem.RangeMalformed or IoProblem.RangeReversed or IoProblem.RangeEmpty or IoProblem.RangeOverflow or IoProblem.RangeHoldsNoBlock:
+                return Create(InvalidArgumentId, ErrorCategory.InvalidArgument, $"{pn(IoKnob.Range)} {e.Message}", target,
+                    e.Problem switch
+                    {
+                        IoProblem.RangeReversed => $"Give START-END with END after START, or START+LENGTH, e.g. {pn(IoKnob.Range)} 5M-10M.",
+                        IoProblem.RangeEmpty => "Give a range of at least one block.",
+                        IoProblem.RangeOverflow => "Use sizes below 16 EiB; the disk's size is the SizeBytes property of Get-VirtioBlkDevice.",
+                        IoProblem.RangeHoldsNoBlock => $"Widen the range or lower {pn(IoKnob.BlockSize)}.",
+                        _ => $"Write sizes as bytes or with a suffix, e.g. {pn(IoKnob.Range)} 1GiB+512MiB or {pn(IoKnob.Range)} 0-2G.",
+                    }, e);
+            default:
+                return Create(InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, target,
+                    e.Knob == IoKnob.None ? "Check the parameters against the disk (Get-VirtioBlkDevice shows its sizes and limits)."
+                        : $"Change {pn(e.Knob)}; Get-VirtioBlkDevice shows the disk's sizes and limits.", e);
+        }
+    }
 
     /// <summary>A plain name (no wildcard) that is no block device at all.</summary>
     public static ErrorRecord DeviceNotFound(string name)
@@ -200,21 +299,28 @@ public static class ErrorRecords
             "This module only handles virtio-blk disks; list them with Get-VirtioBlkDevice.");
 
     /// <summary>A partition given where a whole disk is needed.</summary>
-    public static ErrorRecord PartitionNotDisk(string name, string? disk)
+    public static ErrorRecord PartitionNotDisk(string name, string? disk, string parameter = "-Name")
         => Create(PartitionNotDiskId, ErrorCategory.InvalidArgument,
             $"'{name}' is a partition, not a disk.",
             name,
-            disk is null ? "Give the whole disk's name." : $"Use the disk it belongs to: -Name {disk}.");
+            disk is null ? "Give the whole disk." : $"Use the disk it belongs to: {parameter} {(parameter == "-Name" ? disk : "/dev/" + disk)}.");
 
     /// <summary>The disk has no passthrough char device.</summary>
-    public static ErrorRecord PassthroughUnavailable(string disk)
+    public static ErrorRecord PassthroughUnavailable(string disk, string? message = null)
         => Create(PassthroughUnavailableId, ErrorCategory.NotInstalled,
-            $"'{disk}' has no passthrough char device (/dev/{disk}c0, class vblk-generic): the running kernel "
+            message ?? $"'{disk}' has no passthrough char device (/dev/{disk}c0, class vblk-generic): the running kernel "
             + "does not carry the virtio-blk io_uring passthrough series.",
             disk,
             $"Use the block device /dev/{disk} instead (-Mode Block or Auto), or boot a kernel built with the "
             + "passthrough patches (kernel/README.md in the VirtioBlk repository says how); "
             + "Test-VirtioBlkPassthrough checks every prerequisite.");
+
+    /// <summary>The refusal of a write to a disk in use (mounted, swap, held), or null when it is free.</summary>
+    public static ErrorRecord? WriteRefusal(string disk, object? target)
+    {
+        DiskUsage usage = DiskUsage.Inspect(disk);
+        return usage.IsInUse ? DiskInUse(usage, target) : null;
+    }
 
     /// <summary>A write refused because the disk is mounted, swap, or held; see <see cref="DiskUsage.Inspect"/>.</summary>
     public static ErrorRecord DiskInUse(DiskUsage usage, object? target)
@@ -266,8 +372,9 @@ public static class ErrorRecords
     {
         ulong step = (ulong)sectorsPerBlock;
         ulong below = value / step * step;
-        ulong above = below + step;
-        string nearest = parameter == "Count" && below == 0 ? $"{above}" : $"{below} or {above}";
+        bool aboveFits = below <= ulong.MaxValue - step; // no wrap-around suggestion past 2^64
+        ulong above = aboveFits ? below + step : below;
+        string nearest = parameter == "Count" && below == 0 ? $"{above}" : aboveFits ? $"{below} or {above}" : $"{below}";
         return Create(UnalignedId, ErrorCategory.InvalidArgument,
             $"-{parameter} {value} is not a multiple of {sectorsPerBlock}: the disk's logical block is {logicalBlockSize} bytes "
             + $"({sectorsPerBlock} sectors of 512 bytes), and I/O must start and end on a block boundary.",
@@ -306,27 +413,20 @@ public static class ErrorRecords
             "Give at least one logical block: -Count is in 512-byte sectors (at least one block), and the data to "
             + "write must be a non-empty multiple of the logical block size.");
 
-    /// <summary>More than <see cref="MaxTransferLength"/> bytes in one call.</summary>
-    public static ErrorRecord LengthTooLarge(long length, object? target)
-        => Create(LengthTooLargeId, ErrorCategory.LimitsExceeded,
-            $"{length} bytes in one call is more than the {MaxTransferLength} bytes ({MaxTransferLength / (1 << 20)} MiB) this "
-            + "cmdlet holds in memory.",
-            target,
-            $"Split the transfer into calls of at most {MaxTransferLength / 512} sectors each.");
-
     /// <summary>Switches the kernel forbids together, refused before anything is submitted.</summary>
-    public static ErrorRecord UnsupportedCombination(string combination, string reason, object? target, string action)
+    public static ErrorRecord UnsupportedCombination(string combination, string reason, object? target, string action, Exception? exception = null)
         => Create(UnsupportedCombinationId, ErrorCategory.InvalidArgument,
             $"{combination} is not possible: {reason}",
             target,
-            action);
+            action,
+            exception);
 
     /// <summary>-Poll on a disk without poll queues.</summary>
-    public static ErrorRecord PollUnavailable(string disk, object? target)
+    public static ErrorRecord PollUnavailable(string disk, object? target, string parameter = "-Poll")
         => Create(PollUnavailableId, ErrorCategory.NotEnabled,
-            $"'{disk}' has no poll queues (/sys/block/{disk}/queue/io_poll is 0), so polled I/O (-Poll) would fail with EOPNOTSUPP.",
+            $"'{disk}' has no poll queues (/sys/block/{disk}/queue/io_poll is 0), so polled I/O ({parameter}) would fail with EOPNOTSUPP.",
             target,
-            "Drop -Poll, or for a virtio-blk disk boot with virtio_blk.poll_queues=N (N >= 1) on the kernel command "
+            $"Drop {parameter}, or for a virtio-blk disk boot with virtio_blk.poll_queues=N (N >= 1) on the kernel command "
             + "line (or 'options virtio_blk poll_queues=N' before the driver loads). Loop devices never poll.");
 
     /// <summary>io_uring switched off by sysctl.</summary>

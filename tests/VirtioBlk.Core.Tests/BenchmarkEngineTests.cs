@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using VirtioBlk.Core.Bench;
 using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Io;
 using Xunit;
 
 namespace VirtioBlk.Core.Tests;
@@ -95,14 +96,36 @@ public sealed class BenchmarkEngineTests
     {
         using LoopDevice loop = LoopDevice.Create(8 << 20, 4096);
         var ok = new BenchmarkOptions { DevicePath = loop.Path, IoCount = 10 };
-        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { BlockSize = 512 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { QueueDepth = 0 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { RangeOffset = 8 << 20 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => BenchmarkEngine.Validate(ok with { ReadPercent = 101 }));
-        Assert.Throws<ArgumentException>(() => BenchmarkEngine.Validate(ok with { Path = IoPathKind.Passthrough }));
-        var poll = Assert.Throws<IoUringException>(() => BenchmarkEngine.Validate(ok with { Poll = true }));
-        Assert.Equal(Errno.EOPNOTSUPP, poll.Errno);
-        Assert.Contains("poll queues", poll.Message);
+        (IoProblem, IoKnob) Refusal(BenchmarkOptions o)
+        {
+            var e = Assert.Throws<IoRequestException>(() => BenchmarkEngine.Validate(o));
+            return (e.Problem, e.Knob);
+        }
+        Assert.Equal((IoProblem.OutOfRange, IoKnob.BlockSize), Refusal(ok with { BlockSize = 512 }));
+        Assert.Equal((IoProblem.Unaligned, IoKnob.BlockSize), Refusal(ok with { BlockSize = 6144 }));
+        Assert.Equal((IoProblem.OutOfRange, IoKnob.QueueDepth), Refusal(ok with { QueueDepth = 0 }));
+        Assert.Equal((IoProblem.RangeOutsideDisk, IoKnob.Range), Refusal(ok with { RangeOffset = 8 << 20 }));
+        Assert.Equal((IoProblem.OutOfRange, IoKnob.ReadPercent), Refusal(ok with { ReadPercent = 101 }));
+        Assert.Equal((IoProblem.WrongNode, IoKnob.Path), Refusal(ok with { Path = IoPathKind.Passthrough }));
+        Assert.Equal((IoProblem.PollUnavailable, IoKnob.Poll), Refusal(ok with { Poll = true }));
+        Assert.Contains("poll queues", Assert.Throws<IoRequestException>(() => BenchmarkEngine.Validate(ok with { Poll = true })).Message);
+    }
+
+    [Theory]
+    [InlineData(16 << 20, 257, 1)]   // 4 GiB + 16 MiB: wrapped to a small int once and killed pwsh with SIGSEGV
+    [InlineData(16 << 20, 300, 1)]   // glibc abort once
+    [InlineData(16 << 20, 128, 1)]   // 2 GiB: a negative length once
+    [InlineData(16 << 20, 4096, 1024)]
+    [InlineData(1 << 20, 512, 9)]    // 512 MiB per ring is allowed, 4.5 GiB in all is not
+    public void BuffersBeyondTheStatedLimitsAreRefusedBeforeAnythingIsAllocated(int blockSize, int depth, int threads)
+    {
+        using LoopDevice loop = LoopDevice.Create(8 << 20, 4096);
+        var o = new BenchmarkOptions { DevicePath = loop.Path, IoCount = 10, BlockSize = blockSize, QueueDepth = depth, Threads = threads };
+        var e = Assert.Throws<IoRequestException>(() => BenchmarkEngine.Validate(o));
+        Assert.Equal(IoProblem.BufferTooLarge, e.Problem);
+        Assert.True(e.Value > e.Limit, $"{e.Value} > {e.Limit}");
+        Assert.InRange((long)e.Limit!.Value, IoRules.MaxRingBufferBytes, IoRules.MaxTotalBufferBytes);
+        Assert.DoesNotContain("-", e.Message.Replace("-Blk", "")); // no negative number from wrapped arithmetic
     }
 
     [Fact]

@@ -6,6 +6,19 @@ BeforeAll {
     $RepoRoot = (Resolve-Path "$PSScriptRoot/../..").Path
     Import-Module (Join-Path $RepoRoot 'VirtioBlk.psd1') -Force -ErrorAction Stop
     $ErrorRecords = [VirtioBlk.PowerShell.ErrorRecords]
+    # The kind of operation decides read/write/device categories; the name is only for people.
+    function KindOf([string] $Operation) {
+        switch -Regex ($Operation) {
+            'write|WRITE' { return [VirtioBlk.Core.IoOperationKind]::Write }
+            'read|READ' { return [VirtioBlk.Core.IoOperationKind]::Read }
+            '^FLUSH$' { return [VirtioBlk.Core.IoOperationKind]::Flush }
+            '^io_uring_setup$' { return [VirtioBlk.Core.IoOperationKind]::RingSetup }
+            '^io_uring_enter$' { return [VirtioBlk.Core.IoOperationKind]::RingEnter }
+            '^IORING_' { return [VirtioBlk.Core.IoOperationKind]::RingRegister }
+            '^open$' { return [VirtioBlk.Core.IoOperationKind]::Open }
+            default { return [VirtioBlk.Core.IoOperationKind]::Other }
+        }
+    }
 }
 
 Describe 'ErrorRecords.FromIoUring' -Tags CI {
@@ -33,29 +46,29 @@ Describe 'ErrorRecords.FromIoUring' -Tags CI {
         @{ Errno = 'EINTR'; Operation = 'io_uring_enter'; Id = 'VirtioBlkCanceled'; Category = 'OperationStopped' }
         @{ Errno = 'EBADF'; Operation = 'io_uring_enter'; Id = 'VirtioBlkSystemCallFailed'; Category = 'NotSpecified' }
     ) {
-        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno] $Errno, $Operation, $null, '/dev/vdz')
+        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno] $Errno, (KindOf $Operation), $Operation, $null, '/dev/vdz')
         $record = $ErrorRecords::FromIoUring($exception, '/dev/vdz')
         $record.FullyQualifiedErrorId | Should -Be $Id
         $record.CategoryInfo.Category | Should -Be $Category
         $record.Exception | Should -Be $exception
         $record.TargetObject | Should -Be '/dev/vdz'
-        # The message keeps the kernel's words and adds what to do.
+        # The message keeps the kernel's words; what to do is the recommended action.
         $record.ToString() | Should -BeLike "*$Errno*"
-        $record.ToString().Length | Should -BeGreaterThan $exception.Message.Length
+        $record.ErrorDetails.RecommendedAction | Should -Not -BeNullOrEmpty
     }
 
     It 'falls back to the exception''s path as target' {
-        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EACCES, 'open', $null, '/dev/vdz')
+        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EACCES, 'Open', 'open', $null, '/dev/vdz')
         $ErrorRecords::FromIoUring($exception, $null).TargetObject | Should -Be '/dev/vdz'
     }
 
     It 'an unknown errno still maps' {
-        $exception = [VirtioBlk.Core.IoUringException]::new([Enum]::ToObject([VirtioBlk.Core.Errno], 200), 'open', $null, $null)
+        $exception = [VirtioBlk.Core.IoUringException]::new([Enum]::ToObject([VirtioBlk.Core.Errno], 200), 'Open', 'open', $null, $null)
         $ErrorRecords::FromIoUring($exception, 'x').FullyQualifiedErrorId | Should -Be 'VirtioBlkSystemCallFailed'
     }
 
     It 'a cmdlet writing the record gets the fully qualified id' {
-        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EACCES, 'open', $null, '/dev/vdz')
+        $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EACCES, 'Open', 'open', $null, '/dev/vdz')
         $record = $ErrorRecords::FromIoUring($exception, '/dev/vdz')
         function Write-Record { [CmdletBinding()] param($Record) $PSCmdlet.WriteError($Record) }
         { Write-Record $record -ErrorAction Stop } | Should -Throw -ErrorId 'VirtioBlkAccessDenied,Write-Record'
@@ -70,13 +83,13 @@ Describe 'ErrorRecords for the module''s own conditions' -Tags CI {
         @{ Id = 'VirtioBlkPassthroughUnavailable'; Category = 'NotInstalled'; Make = { $ErrorRecords::PassthroughUnavailable('vdz') }; Advice = '*/dev/vdz instead*' }
         @{ Id = 'VirtioBlkUnaligned'; Category = 'InvalidArgument'; Make = { $ErrorRecords::Unaligned('Offset', 100, 512, 'vdz') }; Advice = '*multiple of 512*' }
         @{ Id = 'VirtioBlkBeyondEndOfDevice'; Category = 'InvalidArgument'; Make = { $ErrorRecords::BeyondEndOfDevice(1024, 1024, 1536, 'vdz') }; Advice = '*at most 1536*' }
-        @{ Id = 'VirtioBlkDiskInUse'; Category = 'ResourceBusy'; Make = { $ErrorRecords::DiskInUse([VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect('vda'), 'vda') }; Advice = '*Unmount*' }
-        @{ Id = 'VirtioBlkSysfsUnreadable'; Category = 'ReadError'; Make = { $ErrorRecords::FromException([System.IO.InvalidDataException]::new('bad'), 'vdz') }; Advice = '*Get-VirtioBlkDevice*' }
+        @{ Id = 'VirtioBlkDiskInUse'; Category = 'ResourceBusy'; Make = { $ErrorRecords::DiskInUse([VirtioBlk.Core.Devices.DiskUsage]::Inspect('vda'), 'vda') }; Advice = '*Unmount*' }
+        @{ Id = 'VirtioBlkSysfsUnreadable'; Category = 'ReadError'; Make = { $ErrorRecords::FromException([VirtioBlk.Core.Devices.SysfsException]::new('/sys/block/vdz/size', 'cannot be read'), 'vdz') }; Advice = '*Get-VirtioBlkDevice*' }
     ) {
         $record = & $Make
         $record.FullyQualifiedErrorId | Should -Be $Id
         $record.CategoryInfo.Category | Should -Be $Category
-        $record.ToString() | Should -BeLike $Advice
+        $record.ErrorDetails.RecommendedAction | Should -BeLike $Advice
     }
 
     It 'Create makes an exception of the category''s .NET type: <Category> -> <Type>' -TestCases @(
@@ -89,8 +102,9 @@ Describe 'ErrorRecords for the module''s own conditions' -Tags CI {
     ) {
         $record = $ErrorRecords::Create('VirtioBlkTest', $Category, 'Something happened.', 'x', 'Do this.', $null)
         $record.Exception | Should -BeOfType $Type
-        $record.ToString() | Should -Be 'Something happened. Do this.'
-        $record.Exception.Message | Should -Be 'Something happened. Do this.'
+        $record.ToString() | Should -Be 'Something happened.'
+        $record.Exception.Message | Should -Be 'Something happened.'
+        $record.ErrorDetails.RecommendedAction | Should -Be 'Do this.'
     }
 }
 
@@ -108,27 +122,27 @@ Describe 'DiskUsage.Inspect' -Tags CI {
     }
 
     It 'the disk mounted at / is in use, by its mount (<RootDisk>)' -Skip:(-not $RootIsVirtioDisk) -TestCases @{ RootDisk = $RootDisk } {
-        $usage = [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect($RootDisk)
+        $usage = [VirtioBlk.Core.Devices.DiskUsage]::Inspect($RootDisk)
         $usage.IsInUse | Should -BeTrue
         $usage.MountPoints | Should -Contain '/'
         $usage.Describe() | Should -BeLike '*mounted at / *'
-        [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect("/dev/$RootDisk").IsInUse | Should -BeTrue
+        [VirtioBlk.Core.Devices.DiskUsage]::Inspect("/dev/$RootDisk").IsInUse | Should -BeTrue
     }
 
-    It 'GetWriteRefusal refuses the disk mounted at / with VirtioBlkDiskInUse' -Skip:(-not $RootIsVirtioDisk) -TestCases @{ RootDisk = $RootDisk } {
-        $refusal = [VirtioBlk.PowerShell.Devices.DiskUsage]::GetWriteRefusal($RootDisk, "/dev/$RootDisk")
+    It 'WriteRefusal refuses the disk mounted at / with VirtioBlkDiskInUse' -Skip:(-not $RootIsVirtioDisk) -TestCases @{ RootDisk = $RootDisk } {
+        $refusal = $ErrorRecords::WriteRefusal($RootDisk, "/dev/$RootDisk")
         $refusal.FullyQualifiedErrorId | Should -Be 'VirtioBlkDiskInUse'
         $refusal.CategoryInfo.Category | Should -Be 'ResourceBusy'
         $refusal.TargetObject | Should -Be "/dev/$RootDisk"
         $refusal.ToString() | Should -BeLike "*mounted at / (/dev/$RootDisk)*"
     }
 
-    It 'GetWriteRefusal is null for a disk nothing uses' {
-        [VirtioBlk.PowerShell.Devices.DiskUsage]::GetWriteRefusal('vdnope', 'vdnope') | Should -BeNullOrEmpty
+    It 'WriteRefusal is null for a disk nothing uses' {
+        $ErrorRecords::WriteRefusal('vdnope', 'vdnope') | Should -BeNullOrEmpty
     }
 
     It 'a name that is no block device is not in use' {
-        $usage = [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect('vdnope')
+        $usage = [VirtioBlk.Core.Devices.DiskUsage]::Inspect('vdnope')
         $usage.IsInUse | Should -BeFalse
         $usage.Describe() | Should -Be 'not in use'
     }
@@ -136,6 +150,6 @@ Describe 'DiskUsage.Inspect' -Tags CI {
     It 'an unused loop device is not in use' -Skip:(-not (Test-Path /sys/block/loop7)) {
         $mounted = (Get-Content /proc/self/mountinfo) -match ' 7:7 '
         if ($mounted) { Set-ItResult -Skipped -Because 'loop7 is mounted here' }
-        [VirtioBlk.PowerShell.Devices.DiskUsage]::Inspect('loop7').IsInUse | Should -BeFalse
+        [VirtioBlk.Core.Devices.DiskUsage]::Inspect('loop7').IsInUse | Should -BeFalse
     }
 }

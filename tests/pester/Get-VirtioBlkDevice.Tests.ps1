@@ -89,7 +89,7 @@ Describe 'Get-VirtioBlkDevice' -Tags CI {
         }
 
         It 'outputs VirtioBlkDevice objects' -Skip:(-not $FirstDisk) {
-            Get-VirtioBlkDevice | Should -BeOfType ([VirtioBlk.PowerShell.Devices.VirtioBlkDevice])
+            Get-VirtioBlkDevice | Should -BeOfType ([VirtioBlk.Core.Devices.VirtioBlkDevice])
         }
     }
 
@@ -183,7 +183,7 @@ Describe 'Get-VirtioBlkDevice' -Tags CI {
             $err.Count | Should -Be 1
             $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
             $err[0].TargetObject | Should -Be 'vdnope'
-            $err[0].ToString() | Should -BeLike '*Get-VirtioBlkDevice*'
+            "$($err[0]) $($err[0].ErrorDetails.RecommendedAction)" | Should -BeLike '*Get-VirtioBlkDevice*'
         }
 
         It 'the error is non-terminating: the next name is still processed (<Case>)' -TestCases @(

@@ -64,7 +64,7 @@ Import-Module '$Manifest'
 'examples=' + ((Get-Command -Module VirtioBlk | ForEach-Object { @((Get-Help `$_.Name).examples.example).Count } | Measure-Object -Minimum).Minimum)
 'about=' + [bool](Get-Help about_VirtioBlk | Out-String | Select-String 'POLL QUEUES')
 'views=' + [bool](Get-FormatData -TypeName VirtioBlk.PowerShell.Benchmark.VirtioBlkBenchmarkResult)
-'types=' + [bool](Get-TypeData VirtioBlk.PowerShell.Devices.VirtioBlkDevice).Members['SizeHuman']
+'types=' + [bool](Get-TypeData VirtioBlk.Core.Devices.VirtioBlkDevice).Members['SizeHuman']
 'core=' + [bool]('VirtioBlk.Core.IoUringException' -as [type])
 "@
         $text = $out -join "`n"

@@ -99,7 +99,7 @@ Subsystem powershell $PSHOME/pwsh -sshs -NoLogo -NoProfile
         if (-not $local) { Set-ItResult -Skipped -Because 'no virtio-blk disk on this machine'; return }
         $remote = @(Invoke-Command @Remote -ScriptBlock { Import-Module $using:ModuleManifest; Get-VirtioBlkDevice } -ErrorAction Stop)
         $remote.Count | Should -Be $local.Count
-        $remote[0].pstypenames | Should -Contain 'Deserialized.VirtioBlk.PowerShell.Devices.VirtioBlkDevice'
+        $remote[0].pstypenames | Should -Contain 'Deserialized.VirtioBlk.Core.Devices.VirtioBlkDevice'
         $remote[0].PSComputerName | Should -Be '127.0.0.1'
         foreach ($p in 'Name', 'Path', 'SizeBytes', 'LogicalBlockSize', 'QueueCount', 'PollQueues', 'PassthroughAvailable', 'ReadOnly', 'Serial', 'SizeHuman') {
             $remote[0].$p | Should -Be $local[0].$p -Because "$p crosses the wire"

@@ -9,7 +9,7 @@ BeforeDiscovery {
             $driver -and (Split-Path -Leaf $driver.ResolvedTarget) -eq 'virtio_blk'
         } | ForEach-Object Name)
     $script:OutputTypes = @(
-        'VirtioBlk.PowerShell.Devices.VirtioBlkDevice'
+        'VirtioBlk.Core.Devices.VirtioBlkDevice'
         'VirtioBlk.PowerShell.Devices.VirtioBlkSectorData'
         'VirtioBlk.PowerShell.Devices.VirtioBlkSectorWriteResult'
         'VirtioBlk.PowerShell.Devices.VirtioBlkPassthroughReport'
@@ -60,7 +60,7 @@ Describe 'Devices: views and type data' -Tags CI -Skip:(-not $VirtioDisks) {
     It 'the table and the list format the live and the deserialized objects alike' {
         $live = $Devices | Format-Table | Out-String
         $remote = ConvertTo-Deserialized $Devices
-        $remote[0].pstypenames[0] | Should -Be 'Deserialized.VirtioBlk.PowerShell.Devices.VirtioBlkDevice'
+        $remote[0].pstypenames[0] | Should -Be 'Deserialized.VirtioBlk.Core.Devices.VirtioBlkDevice'
         ($remote | Format-Table | Out-String) | Should -Be $live
         ($remote | Format-List | Out-String) | Should -Be ($Devices | Format-List | Out-String)
         $remote[0].SizeHuman | Should -Be $Devices[0].SizeHuman

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using HdrHistogram;
 using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Io;
 
 namespace VirtioBlk.Core.Bench;
 
@@ -18,43 +19,61 @@ public readonly record struct BenchmarkProgress(TimeSpan Elapsed, long Completed
 /// </summary>
 public static class BenchmarkEngine
 {
-    /// <summary>Checks the options against the disk and returns its geometry; throws a typed error for bad input.</summary>
+    /// <summary>
+    /// Checks the options against the disk, the kernel and the limits, before anything is opened or allocated;
+    /// returns the disk's geometry. Every refusal is an <see cref="IoRequestException"/> from <see cref="IoRules"/>.
+    /// </summary>
     public static DiskGeometry Validate(BenchmarkOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
-        DiskGeometry g = DiskGeometry.FromSysfs(DiskGeometry.DiskNameOf(o.DevicePath));
-        DeviceNodeKind kind = DeviceNodeInfo.Stat(o.DevicePath).Kind;
-        if (o.Path == IoPathKind.Passthrough && kind != DeviceNodeKind.CharacterDevice)
-            throw new ArgumentException($"Passthrough runs on the disk's char device (/dev/{g.Name}c0), not {o.DevicePath}.");
-        if (o.Path == IoPathKind.Block && kind != DeviceNodeKind.BlockDevice)
-            throw new ArgumentException($"The block path runs on a block device, not {o.DevicePath}.");
-        if (o.BlockSize < g.LogicalBlockSize || o.BlockSize % g.LogicalBlockSize != 0 || o.BlockSize > 16 << 20)
-            throw new ArgumentOutOfRangeException(nameof(o.BlockSize), o.BlockSize,
-                $"BlockSize must be a multiple of the logical block size ({g.LogicalBlockSize}) up to 16 MiB.");
-        if (o.QueueDepth is < 1 or > 4096)
-            throw new ArgumentOutOfRangeException(nameof(o.QueueDepth), o.QueueDepth, "QueueDepth must be 1 to 4096.");
-        if (o.SubmitBatch < 1 || o.CompleteBatch < 1)
-            throw new ArgumentOutOfRangeException(nameof(o.SubmitBatch), "SubmitBatch and CompleteBatch must be at least 1.");
-        if (o.Threads < 1 || o.Threads > 1024)
-            throw new ArgumentOutOfRangeException(nameof(o.Threads), o.Threads, "Threads must be 1 to 1024.");
-        if (o.ReadPercent is < 0 or > 100)
-            throw new ArgumentOutOfRangeException(nameof(o.ReadPercent), o.ReadPercent, "ReadPercent must be 0 to 100.");
+        DiskIdentity disk = DiskIdentity.Resolve(o.DevicePath);
+        IoRules.CheckNode(disk, o.Path);
+        DiskGeometry g = disk.Geometry;
+        if (o.Writes)
+        {
+            IoRules.CheckWritable(g);
+        }
+        IoRules.CheckRange(IoKnob.BlockSize, o.BlockSize, g.LogicalBlockSize, IoRules.MaxBlockSize, "The block size");
+        if (o.BlockSize % g.LogicalBlockSize != 0)
+        {
+            throw new IoRequestException(IoProblem.Unaligned, IoKnob.BlockSize,
+                $"The block size {o.BlockSize} is not a multiple of {g.Name}'s logical block size ({g.LogicalBlockSize} bytes).")
+            { Value = (ulong)o.BlockSize, Step = (ulong)g.LogicalBlockSize, Disk = g.Name, LogicalBlockSize = g.LogicalBlockSize };
+        }
+        IoRules.CheckRange(IoKnob.QueueDepth, o.QueueDepth, 1, IoRules.MaxQueueDepth, "The queue depth");
+        IoRules.CheckRange(IoKnob.SubmitBatch, o.SubmitBatch, 1, IoRules.MaxQueueDepth, "The submit batch");
+        IoRules.CheckRange(IoKnob.CompleteBatch, o.CompleteBatch, 1, IoRules.MaxQueueDepth, "The complete batch");
+        IoRules.CheckRange(IoKnob.Threads, o.Threads, 1, IoRules.MaxThreads, "The thread count");
+        IoRules.CheckRange(IoKnob.ReadPercent, o.ReadPercent, 0, 100, "The read percentage");
         if (o.IoCount < 0 || (o.IoCount == 0 && o.Duration <= TimeSpan.Zero))
-            throw new ArgumentOutOfRangeException(nameof(o.Duration), "Give a positive run time or I/O count.");
-        if (o.RangeOffset >= g.SizeBytes || (o.RangeLength != 0 && o.RangeOffset + o.RangeLength > g.SizeBytes))
-            throw new ArgumentOutOfRangeException(nameof(o.RangeOffset),
-                $"The range [{o.RangeOffset}, +{o.RangeLength}) is not inside the disk ({g.SizeBytes} bytes).");
+        {
+            throw new IoRequestException(IoProblem.OutOfRange, o.IoCount < 0 ? IoKnob.IoCount : IoKnob.Duration, "Give a positive run time or I/O count.");
+        }
+        IoRules.CheckBufferBytes(o.BlockSize, o.QueueDepth, o.Threads, IoKnob.QueueDepth);
+        if (g.Sectors == 0)
+        {
+            IoRules.CheckSectorRange(g, 0, (ulong)g.SectorsPerBlock); // throws NoMedium
+        }
+        if (o.RangeOffset >= g.SizeBytes || (o.RangeLength != 0 && o.RangeLength > g.SizeBytes - o.RangeOffset))
+        {
+            throw new IoRequestException(IoProblem.RangeOutsideDisk, IoKnob.Range,
+                $"The range [{o.RangeOffset}, +{o.RangeLength}) is not inside {g.Name} ({g.SizeBytes} bytes).")
+            { Start = o.RangeOffset, Value = o.RangeLength, Limit = g.SizeBytes, Disk = g.Name };
+        }
         ulong start = (o.RangeOffset + (ulong)o.BlockSize - 1) / (ulong)o.BlockSize * (ulong)o.BlockSize;
         ulong end = o.RangeLength == 0 ? g.SizeBytes : o.RangeOffset + o.RangeLength;
         if (end <= start || (end - start) / (ulong)o.BlockSize == 0)
-            throw new ArgumentOutOfRangeException(nameof(o.RangeLength), "The range holds no whole block of BlockSize bytes.");
-        if (o.Poll && !g.IoPoll)
-            throw new IoUringException(Errno.EOPNOTSUPP, IoOperationKind.RingSetup, "IORING_SETUP_IOPOLL",
-                $"{g.Name} has no poll queues (/sys/block/{g.Name}/queue/io_poll is 0): boot with virtio_blk.poll_queues=1 or drop -Poll.", o.DevicePath);
-        if (o.Path == IoPathKind.Passthrough && o.Vectored && o.FixedBuffers)
-            throw new ArgumentException("Passthrough cannot combine -Vectored with -FixedBuffers: the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer.");
-        if (o.CpuAffinity is { } cpus && cpus.Any(c => c < -1 || c >= Environment.ProcessorCount))
-            throw new ArgumentOutOfRangeException(nameof(o.CpuAffinity), $"CPUs are 0 to {Environment.ProcessorCount - 1} here (-1: not pinned).");
+        {
+            throw new IoRequestException(IoProblem.RangeHoldsNoBlock, IoKnob.Range, $"The range holds no whole block of {o.BlockSize} bytes.")
+            { Value = (ulong)o.BlockSize };
+        }
+        IoRules.CheckMode(g, o.Path, o.Vectored, o.FixedBuffers, o.Poll);
+        if (o.CpuAffinity is { } cpus && cpus.FirstOrDefault(c => c < -1 || c >= Environment.ProcessorCount, -2) is int bad and not -2)
+        {
+            throw new IoRequestException(IoProblem.CpuNotAllowed, IoKnob.CpuAffinity,
+                $"CPU {bad} does not exist here: CPUs are 0 to {Environment.ProcessorCount - 1} (-1 leaves a thread unpinned).")
+            { Value = bad < 0 ? null : (ulong)bad, Limit = (ulong)(Environment.ProcessorCount - 1) };
+        }
         return g;
     }
 
@@ -165,7 +184,7 @@ public static class BenchmarkEngine
         return new BenchmarkRunResult
         {
             Options = o,
-            KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
+            KernelRelease = Sysfs.TryReadText(Sysfs.OsRelease)?.Trim() ?? "",
             LogicalBlockSize = g.LogicalBlockSize,
             DeviceSizeBytes = g.SizeBytes,
             Elapsed = TimeSpan.FromSeconds((end - start) / (double)freq),

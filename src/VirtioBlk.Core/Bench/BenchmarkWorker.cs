@@ -5,6 +5,7 @@ using HdrHistogram;
 using VirtioBlk.Core.Abi;
 using VirtioBlk.Core.Devices;
 using VirtioBlk.Core.Interop;
+using VirtioBlk.Core.Io;
 using VirtioBlk.Core.Native;
 using VirtioBlk.Core.Uring;
 
@@ -18,7 +19,6 @@ namespace VirtioBlk.Core.Bench;
 internal sealed unsafe class BenchmarkWorker : IDisposable
 {
     private const long HighestLatencyNs = 60L * 1_000_000_000;
-    private const int IovecsPerIo = 4;
 
     private readonly BenchmarkOptions _o;
     private readonly SafeFileDescriptor _fd;
@@ -26,10 +26,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private readonly AlignedBuffer _buffers;
     private readonly AlignedBuffer? _iovecs;
     private readonly int _sqeFd;
-    private readonly bool _passthrough;
+    private readonly IoShape _shape;
     private readonly int _depth;
     private readonly int _bs;
-    private readonly int _iovCount;
     private readonly ulong _rangeStart;
     private readonly ulong _rangeBlocks;
     private readonly int[] _freeSlots;
@@ -50,22 +49,22 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     public BenchmarkWorker(BenchmarkOptions o, DiskGeometry geometry, int index)
     {
         _o = o;
-        _passthrough = o.Path == IoPathKind.Passthrough;
+        bool passthrough = o.Path == IoPathKind.Passthrough;
         _depth = o.QueueDepth;
         _bs = o.BlockSize;
-        int lbs = geometry.LogicalBlockSize;
-        _iovCount = Math.Min(IovecsPerIo, _bs / lbs);
+        _shape = new IoShape(o.Path, o.Vectored, o.FixedBuffers, o.RegisteredFiles, geometry.LogicalBlockSize);
+        long bufferBytes = IoRules.CheckBufferBytes(_bs, _depth, 1, IoKnob.QueueDepth);
         ulong start = (o.RangeOffset + (ulong)_bs - 1) / (ulong)_bs * (ulong)_bs;
         ulong end = o.RangeLength == 0 ? geometry.SizeBytes : Math.Min(geometry.SizeBytes, o.RangeOffset + o.RangeLength);
         _rangeStart = start;
         _rangeBlocks = end > start ? (end - start) / (ulong)_bs : 0;
         _rng = 0x9E3779B97F4A7C15UL ^ ((ulong)(index + 1) * 0xBF58476D1CE4E5B9UL);
 
-        int flags = (o.Writes ? Sys.O_RDWR : Sys.O_RDONLY) | (!_passthrough && o.Direct ? Sys.O_DIRECT : 0);
+        int flags = (o.Writes ? Sys.O_RDWR : Sys.O_RDONLY) | (!passthrough && o.Direct ? Sys.O_DIRECT : 0);
         _fd = SafeFileDescriptor.Open(o.DevicePath, flags);
         try
         {
-            IoUringSetupFlags rf = (_passthrough ? IoUringSetupFlags.Sqe128 : 0)
+            IoUringSetupFlags rf = _shape.RingFlags
                 | (o.Poll ? IoUringSetupFlags.IoPoll : 0)
                 // Without SQPOLL: no IPI per completion (COOP_TASKRUN) -- the loop enters the kernel every round anyway,
                 // where the task work runs. Measured on a loop device at QD32: about +20% IOPS. (SQPOLL forbids these.)
@@ -74,10 +73,10 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                     : IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskRun | IoUringSetupFlags.TaskRunFlag);
             // The ring is made on the worker thread itself (SINGLE_ISSUER binds it to its creator).
             _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = rf });
-            _buffers = new AlignedBuffer(_depth * _bs);
+            _buffers = new AlignedBuffer((int)bufferBytes);
             // Distinct non-zero bytes for writes, so a device that drops data is not mistaken for one that zeroes.
             _buffers.Span.Fill(0x5A);
-            if (o.Vectored) _iovecs = new AlignedBuffer(_depth * IovecsPerIo * sizeof(IoVec));
+            if (o.Vectored) _iovecs = new AlignedBuffer(_depth * IoShape.MaxIovecs * sizeof(IoVec));
             if (o.FixedBuffers) _ring.RegisterBuffers(new[] { _buffers });
             if (o.RegisteredFiles)
             {
@@ -187,7 +186,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 {
                     ref readonly IoUringCqe c = ref _cqes[i];
                     int slot = (int)c.UserData;
-                    if (IsError(c.Res))
+                    if (!_shape.Succeeded(c.Res, _bs))
                     {
                         if (Errors++ == 0) FirstError = c.Res;
                     }
@@ -228,8 +227,6 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         return Math.Clamp(ns, 1, HighestLatencyNs);
     }
 
-    private bool IsError(int res) => _passthrough ? res != 0 : res != _bs;
-
     private void Prepare(int slot)
     {
         // xorshift64: cheap, allocation-free, and good enough to spread offsets and to mix reads with writes.
@@ -246,41 +243,8 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         };
         if (write) WritesIssued++;
         byte* buf = _buffers.Pointer + (long)slot * _bs;
-        IoUringSqe* sqe = _ring.GetSqe();
-        void* data = buf;
-        uint len = (uint)_bs;
-        if (_o.Vectored)
-        {
-            var iov = (IoVec*)_iovecs!.Pointer + slot * IovecsPerIo;
-            int piece = _bs / _iovCount;
-            for (int i = 0; i < _iovCount; i++) iov[i] = new IoVec { Base = (nint)(buf + i * piece), Length = (nuint)piece };
-            data = iov;
-            len = (uint)_iovCount;
-        }
-        if (_passthrough)
-        {
-            // The command's sector is always in 512-byte units (the seed's tool mixed 4 KiB block numbers in).
-            VirtioBlkCommand.Prep(sqe, _ring.SqeSize, _sqeFd, write ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In,
-                offset >> VirtioBlkConstants.SectorShift, data, len, _o.Vectored, _o.FixedBuffers ? 0 : -1, (ulong)slot);
-        }
-        else if (_o.Vectored)
-        {
-            if (_o.FixedBuffers)
-            {
-                if (write) Sqe.PrepWritevFixed(sqe, _sqeFd, (IoVec*)data, len, offset, 0, (ulong)slot);
-                else Sqe.PrepReadvFixed(sqe, _sqeFd, (IoVec*)data, len, offset, 0, (ulong)slot);
-            }
-            else if (write) Sqe.PrepWritev(sqe, _sqeFd, (IoVec*)data, len, offset, (ulong)slot);
-            else Sqe.PrepReadv(sqe, _sqeFd, (IoVec*)data, len, offset, (ulong)slot);
-        }
-        else if (_o.FixedBuffers)
-        {
-            if (write) Sqe.PrepWriteFixed(sqe, _sqeFd, data, len, offset, 0, (ulong)slot);
-            else Sqe.PrepReadFixed(sqe, _sqeFd, data, len, offset, 0, (ulong)slot);
-        }
-        else if (write) Sqe.PrepWrite(sqe, _sqeFd, data, len, offset, (ulong)slot);
-        else Sqe.PrepRead(sqe, _sqeFd, data, len, offset, (ulong)slot);
-        if (_o.RegisteredFiles) Sqe.SetFixedFile(sqe);
+        IoVec* iov = _iovecs is null ? null : (IoVec*)_iovecs.Pointer + slot * IoShape.MaxIovecs;
+        _shape.Prepare(_ring.GetSqe(), _ring.SqeSize, _sqeFd, write, buf, _bs, offset, iov, (ulong)slot);
     }
 
     private static void Pin(int cpu)

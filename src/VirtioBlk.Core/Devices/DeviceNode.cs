@@ -1,7 +1,6 @@
 using System;
 using VirtioBlk.Core.Abi;
 using VirtioBlk.Core.Interop;
-using VirtioBlk.Core.Native;
 
 namespace VirtioBlk.Core.Devices;
 
@@ -39,23 +38,5 @@ public readonly record struct DeviceNodeInfo(DeviceNodeKind Kind, uint Major, ui
             _ => DeviceNodeKind.Other,
         };
         return new DeviceNodeInfo(kind, st.RdevMajor, st.RdevMinor, st.Size);
-    }
-}
-
-/// <summary>Geometry of an open block device, from its ioctls.</summary>
-public static unsafe class BlockDeviceGeometry
-{
-    public static ulong SizeBytes(SafeFileDescriptor fd, string path)
-    {
-        ulong size;
-        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKGETSIZE64, &size), IoOperationKind.Other, "ioctl(BLKGETSIZE64)", path);
-        return size;
-    }
-
-    public static int LogicalBlockSize(SafeFileDescriptor fd, string path)
-    {
-        int lbs;
-        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKSSZGET, &lbs), IoOperationKind.Other, "ioctl(BLKSSZGET)", path);
-        return lbs;
     }
 }

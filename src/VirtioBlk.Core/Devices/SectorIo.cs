@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Threading;
 using VirtioBlk.Core.Abi;
 using VirtioBlk.Core.Interop;
+using VirtioBlk.Core.Io;
 using VirtioBlk.Core.Native;
 using VirtioBlk.Core.Uring;
 
@@ -35,8 +36,15 @@ public sealed record SectorIoOptions
     /// <summary>I/Os kept in flight.</summary>
     public int QueueDepth { get; init; } = 8;
 
-    /// <summary>The largest single I/O; a larger request is split.</summary>
+    /// <summary>The largest single I/O; a larger request is split (rounded down to whole logical blocks).</summary>
     public int MaxIoBytes { get; init; } = 128 * 1024;
+
+    /// <summary>The largest single I/O that fits the disk on both paths and the caller's limit, for a transfer of <paramref name="length"/> bytes.</summary>
+    public static int ChunkFor(DiskGeometry g, long length, int limit = 1 << 20)
+    {
+        long chunk = Math.Min(Math.Min(g.MaxUnsplitIoBytes, limit), Math.Max(length, g.LogicalBlockSize));
+        return (int)Math.Max(g.LogicalBlockSize, chunk / g.LogicalBlockSize * g.LogicalBlockSize);
+    }
 
     /// <summary>Open for writing.</summary>
     public bool Write { get; init; }
@@ -47,50 +55,48 @@ public sealed record SectorIoOptions
     /// </summary>
     public bool Exclusive { get; init; }
 
-    /// <summary>iovecs per vectored I/O (at most; fewer when the I/O is small).</summary>
-    public const int IovecsPerIo = 4;
 }
 
 /// <summary>
 /// Reads and writes whole sectors of one disk through one path, keeping several I/Os in flight. Owns its fd, ring
-/// and staging memory; disposing it drains the ring before the memory is freed.
+/// and staging memory; disposing it drains the ring before the memory is freed. Every rule a request must pass is
+/// <see cref="IoRules"/>'s and every SQE is prepared by <see cref="IoShape"/>.
 /// </summary>
 public sealed unsafe class SectorIoSession : IDisposable
 {
     private readonly SafeFileDescriptor _fd;
     private readonly SafeFileDescriptor? _claim; // O_EXCL hold on /dev/<disk> for an exclusive passthrough session
     private readonly IoUring _ring;
+    private IoUring? _flushRing;                 // an interrupt-driven ring for FLUSH/FSYNC when _ring is polled
     private readonly AlignedBuffer _staging;
     private readonly AlignedBuffer? _iovecs;
+    private readonly IoShape _shape;
     private readonly int _chunk;
     private readonly int _depth;
     private readonly int[] _freeSlots;
     private readonly long[] _slotOffset; // byte offset into the caller's span, per slot
     private readonly int[] _slotLength;
 
-    private SectorIoSession(string devicePath, DiskGeometry geometry, SectorIoOptions options)
+    private SectorIoSession(DiskIdentity disk, string devicePath, SectorIoOptions options)
     {
+        Disk = disk;
         DevicePath = devicePath;
-        Geometry = geometry;
+        Geometry = disk.Geometry;
         Options = options;
         bool pt = options.Path == IoPathKind.Passthrough;
-        if (pt && options.Vectored && options.FixedBuffer)
-        {
-            throw new ArgumentException(
-                "Passthrough cannot combine -Vectored with -FixedBuffer: the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer.");
-        }
-        if (options.QueueDepth < 1 || options.QueueDepth > 4096)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.QueueDepth, "QueueDepth must be between 1 and 4096.");
-        }
-        int lbs = geometry.LogicalBlockSize;
-        _chunk = Math.Max(lbs, options.MaxIoBytes / lbs * lbs);
+        IoRules.CheckMode(Geometry, options.Path, options.Vectored, options.FixedBuffer, options.Poll);
+        IoRules.CheckRange(IoKnob.QueueDepth, options.QueueDepth, 1, IoRules.MaxQueueDepth, "The queue depth");
+        IoRules.CheckRange(IoKnob.Length, options.MaxIoBytes, Geometry.LogicalBlockSize, IoRules.MaxBlockSize, "The largest single I/O");
+        int lbs = Geometry.LogicalBlockSize;
+        _chunk = options.MaxIoBytes / lbs * lbs;
         _depth = options.QueueDepth;
+        long staging = IoRules.CheckBufferBytes(_chunk, _depth, 1, IoKnob.QueueDepth);
+        _shape = new IoShape(options.Path, options.Vectored, options.FixedBuffer, registeredFile: false, lbs);
 
         int flags = (options.Write ? Sys.O_RDWR : Sys.O_RDONLY) | (pt ? 0 : Sys.O_DIRECT) | (options.Exclusive && !pt ? Sys.O_EXCL : 0);
         if (pt && options.Exclusive)
         {
-            _claim = SafeFileDescriptor.Open("/dev/" + geometry.Name, Sys.O_RDONLY | Sys.O_EXCL);
+            _claim = SafeFileDescriptor.Open(disk.BlockPath, Sys.O_RDONLY | Sys.O_EXCL);
         }
         try
         {
@@ -103,17 +109,11 @@ public sealed unsafe class SectorIoSession : IDisposable
         }
         try
         {
-            IoUringSetupFlags ringFlags = (pt ? IoUringSetupFlags.Sqe128 : 0) | (options.Poll ? IoUringSetupFlags.IoPoll : 0);
-            _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = ringFlags });
-            _staging = new AlignedBuffer(_chunk * _depth);
+            _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = _shape.RingFlags | (options.Poll ? IoUringSetupFlags.IoPoll : 0) });
+            _staging = new AlignedBuffer((int)staging);
             if (options.Vectored)
             {
-                _iovecs = new AlignedBuffer(_depth * SectorIoOptions.IovecsPerIo * sizeof(IoVec));
-            }
-            if (options.Vectored && options.FixedBuffer && !pt && !_ring.Probe().IsSupported(IoUringOp.ReadvFixed))
-            {
-                throw new IoUringException(Errno.EOPNOTSUPP, IoOperationKind.Read, "READV_FIXED",
-                    "Vectored I/O on a registered buffer needs IORING_OP_READV_FIXED (Linux 6.15); this kernel lacks it. Drop -Vectored or -FixedBuffer.");
+                _iovecs = new AlignedBuffer(_depth * IoShape.MaxIovecs * sizeof(IoVec));
             }
             if (options.FixedBuffer)
             {
@@ -134,30 +134,36 @@ public sealed unsafe class SectorIoSession : IDisposable
         _slotLength = new int[_depth];
     }
 
+    /// <summary>What the opened path is.</summary>
+    public DiskIdentity Disk { get; }
+
     public string DevicePath { get; }
 
     public DiskGeometry Geometry { get; }
 
     public SectorIoOptions Options { get; }
 
+    /// <summary>The size of each I/O the session issues (the last of a transfer may be smaller).</summary>
+    public int ChunkBytes => _chunk;
+
     /// <summary>I/Os issued so far (for tests and statistics).</summary>
     public long IoCount { get; private set; }
 
-    /// <summary>Opens <paramref name="devicePath"/> (a block device, or a virtio-blk char device for passthrough).</summary>
+    /// <summary>
+    /// Opens <paramref name="devicePath"/>: a block device for the block path, a virtio-blk char device for
+    /// passthrough. Refuses (before opening anything) a node that does not carry the path and any mode the disk
+    /// or kernel cannot do.
+    /// </summary>
     public static SectorIoSession Open(string devicePath, SectorIoOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        DiskGeometry geometry = DiskGeometry.FromSysfs(DiskGeometry.DiskNameOf(devicePath));
-        DeviceNodeKind kind = DeviceNodeInfo.Stat(devicePath).Kind;
-        if (options.Path == IoPathKind.Passthrough && kind != DeviceNodeKind.CharacterDevice)
+        DiskIdentity disk = DiskIdentity.Resolve(devicePath);
+        IoRules.CheckNode(disk, options.Path);
+        if (options.Write)
         {
-            throw new ArgumentException($"Passthrough needs the disk's char device (<disk>c0), not {devicePath}.", nameof(devicePath));
+            IoRules.CheckWritable(disk.Geometry);
         }
-        if (options.Path == IoPathKind.Block && kind != DeviceNodeKind.BlockDevice)
-        {
-            throw new ArgumentException($"The block path needs a block device, not {devicePath}.", nameof(devicePath));
-        }
-        return new SectorIoSession(devicePath, geometry, options);
+        return new SectorIoSession(disk, devicePath, options);
     }
 
     /// <summary>Reads <c>destination.Length</c> bytes starting at 512-byte <paramref name="sector"/>.</summary>
@@ -176,10 +182,11 @@ public sealed unsafe class SectorIoSession : IDisposable
     /// <summary>Makes written data durable: VIRTIO_BLK_T_FLUSH on passthrough, fsync on the block path.</summary>
     public void Flush()
     {
-        // A polled ring accepts only pollable reads and writes, so the flush goes through its own interrupt-driven ring.
-        bool pt = Options.Path == IoPathKind.Passthrough;
-        using var ring = new IoUring(new IoUringOptions { Entries = 2, Flags = pt ? IoUringSetupFlags.Sqe128 : 0 });
+        // A polled ring accepts only pollable reads and writes, so a polled session flushes through a second,
+        // interrupt-driven ring, made once and kept.
+        IoUring ring = Options.Poll ? _flushRing ??= new IoUring(new IoUringOptions { Entries = 2, Flags = _shape.RingFlags }) : _ring;
         IoUringSqe* sqe = ring.GetSqeOrThrow();
+        bool pt = Options.Path == IoPathKind.Passthrough;
         if (pt)
         {
             VirtioBlkCommand.Prep(sqe, ring.SqeSize, _fd.Fd, VirtioBlkRequestType.Flush, 0, null, 0, false, -1, 1);
@@ -194,28 +201,10 @@ public sealed unsafe class SectorIoSession : IDisposable
         else ErrnoText.ThrowIfNegative(cqe.Res, IoOperationKind.Flush, "FSYNC", DevicePath);
     }
 
-    private void ValidateRange(ulong sector, long length)
-    {
-        int lbs = Geometry.LogicalBlockSize;
-        int sectorsPerBlock = lbs / 512;
-        if (length <= 0 || length % lbs != 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(length), length, $"The length must be a positive multiple of the logical block size ({lbs} bytes).");
-        }
-        if (sector % (ulong)sectorsPerBlock != 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(sector), sector, $"The sector must be a multiple of {sectorsPerBlock} (the logical block size in 512-byte sectors).");
-        }
-        ulong end = sector * 512 + (ulong)length;
-        if (end > Geometry.SizeBytes || end < sector * 512)
-        {
-            throw new ArgumentOutOfRangeException(nameof(sector), sector, $"Sectors {sector}..{sector + (ulong)length / 512 - 1} run past the end of the disk ({Geometry.Sectors} sectors).");
-        }
-    }
-
     private void Transfer(ulong sector, Span<byte> data, bool write, Action<long>? progress, CancellationToken cancel)
     {
-        ValidateRange(sector, data.Length);
+        IoRules.CheckDataLength(Geometry, data.Length); // reads too: whole logical blocks, within the per-call limit
+        IoRules.CheckSectorRange(Geometry, sector, (ulong)data.Length / IoRules.SectorSize, IoKnob.Length);
         fixed (byte* user = data)
         {
             long total = data.Length;
@@ -225,6 +214,7 @@ public sealed unsafe class SectorIoSession : IDisposable
             for (int i = 0; i < _depth; i++) _freeSlots[i] = i;
             IoUringException? failure = null;
             long lastProgress = Stopwatch.GetTimestamp();
+            ulong baseOffset = sector * IoRules.SectorSize;
 
             while (done < total && failure is null || _ring.InFlight > 0)
             {
@@ -236,7 +226,8 @@ public sealed unsafe class SectorIoSession : IDisposable
                     _slotLength[slot] = len;
                     byte* stage = _staging.Pointer + (long)slot * _chunk;
                     if (write) new Span<byte>(user + next, len).CopyTo(new Span<byte>(stage, len));
-                    Prepare(_ring.GetSqeOrThrow(), slot, stage, len, sector * 512 + (ulong)next, write);
+                    IoVec* iov = _iovecs is null ? null : (IoVec*)_iovecs.Pointer + slot * IoShape.MaxIovecs;
+                    _shape.Prepare(_ring.GetSqeOrThrow(), _ring.SqeSize, _fd.Fd, write, stage, len, baseOffset + (ulong)next, iov, (ulong)slot);
                     next += len;
                 }
                 if (_ring.InFlight == 0 && _ring.Unsubmitted == 0)
@@ -248,7 +239,7 @@ public sealed unsafe class SectorIoSession : IDisposable
                 {
                     int slot = (int)cqe.UserData;
                     int len = _slotLength[slot];
-                    failure ??= CheckCompletion(cqe.Res, len, write);
+                    failure ??= _shape.Failure(cqe.Res, len, write, DevicePath);
                     if (failure is null && !write)
                     {
                         new Span<byte>(_staging.Pointer + (long)slot * _chunk, len).CopyTo(new Span<byte>(user + _slotOffset[slot], len));
@@ -269,90 +260,10 @@ public sealed unsafe class SectorIoSession : IDisposable
         }
     }
 
-    private IoUringException? CheckCompletion(int res, int expected, bool write)
-    {
-        string op = OperationName(write);
-        IoOperationKind kind = write ? IoOperationKind.Write : IoOperationKind.Read;
-        if (Options.Path == IoPathKind.Passthrough)
-        {
-            if (res == 0) return null;
-            return res < 0
-                ? new IoUringException((Errno)(-res), kind, op, path: DevicePath)
-                : new VirtioBlkStatusException((VirtioBlkStatus)res, kind, op, DevicePath);
-        }
-        if (res < 0) return new IoUringException((Errno)(-res), kind, op, path: DevicePath);
-        if (res != expected) return new IoUringException(Errno.EIO, kind, op, $"Short transfer: {res} of {expected} bytes.", DevicePath);
-        return null;
-    }
-
-    private string OperationName(bool write) => (Options.Path, Options.Vectored, Options.FixedBuffer, write) switch
-    {
-        (IoPathKind.Passthrough, true, _, false) => "URING_CMD IO_VEC read",
-        (IoPathKind.Passthrough, true, _, true) => "URING_CMD IO_VEC write",
-        (IoPathKind.Passthrough, false, _, false) => "URING_CMD IO read",
-        (IoPathKind.Passthrough, false, _, true) => "URING_CMD IO write",
-        (_, true, true, false) => "READV_FIXED",
-        (_, true, true, true) => "WRITEV_FIXED",
-        (_, true, false, false) => "READV",
-        (_, true, false, true) => "WRITEV",
-        (_, false, true, false) => "READ_FIXED",
-        (_, false, true, true) => "WRITE_FIXED",
-        (_, false, false, false) => "READ",
-        (_, false, false, true) => "WRITE",
-    };
-
-    private void Prepare(IoUringSqe* sqe, int slot, byte* stage, int len, ulong byteOffset, bool write)
-    {
-        void* data = stage;
-        uint dataLen = (uint)len;
-        if (Options.Vectored)
-        {
-            // Split the I/O into up to IovecsPerIo logical-block-aligned pieces.
-            var iov = (IoVec*)_iovecs!.Pointer + slot * SectorIoOptions.IovecsPerIo;
-            int lbs = Geometry.LogicalBlockSize;
-            int blocks = len / lbs;
-            int pieces = Math.Min(SectorIoOptions.IovecsPerIo, blocks);
-            int offset = 0;
-            for (int i = 0; i < pieces; i++)
-            {
-                int pieceBlocks = blocks / pieces + (i < blocks % pieces ? 1 : 0);
-                iov[i] = new IoVec { Base = (nint)(stage + offset), Length = (nuint)(pieceBlocks * lbs) };
-                offset += pieceBlocks * lbs;
-            }
-            data = iov;
-            dataLen = (uint)pieces;
-        }
-        ulong userData = (ulong)slot;
-        if (Options.Path == IoPathKind.Passthrough)
-        {
-            VirtioBlkCommand.Prep(sqe, _ring.SqeSize, _fd.Fd, write ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In,
-                byteOffset / 512, data, dataLen, Options.Vectored, Options.FixedBuffer ? 0 : -1, userData);
-        }
-        else if (Options.Vectored && Options.FixedBuffer)
-        {
-            if (write) Sqe.PrepWritevFixed(sqe, _fd.Fd, (IoVec*)data, dataLen, byteOffset, 0, userData);
-            else Sqe.PrepReadvFixed(sqe, _fd.Fd, (IoVec*)data, dataLen, byteOffset, 0, userData);
-        }
-        else if (Options.Vectored)
-        {
-            if (write) Sqe.PrepWritev(sqe, _fd.Fd, (IoVec*)data, dataLen, byteOffset, userData);
-            else Sqe.PrepReadv(sqe, _fd.Fd, (IoVec*)data, dataLen, byteOffset, userData);
-        }
-        else if (Options.FixedBuffer)
-        {
-            if (write) Sqe.PrepWriteFixed(sqe, _fd.Fd, data, dataLen, byteOffset, 0, userData);
-            else Sqe.PrepReadFixed(sqe, _fd.Fd, data, dataLen, byteOffset, 0, userData);
-        }
-        else
-        {
-            if (write) Sqe.PrepWrite(sqe, _fd.Fd, data, dataLen, byteOffset, userData);
-            else Sqe.PrepRead(sqe, _fd.Fd, data, dataLen, byteOffset, userData);
-        }
-    }
-
     public void Dispose()
     {
-        // The ring drains first: nothing below is freed while the kernel may still write to it.
+        // The rings drain first: nothing below is freed while the kernel may still write to it.
+        _flushRing?.Dispose();
         _ring.Dispose();
         _staging.Dispose();
         _iovecs?.Dispose();

@@ -122,7 +122,7 @@ public sealed class VirtioBlkBenchmarkResult
             Seconds = r.Elapsed.TotalSeconds,
             TotalIos = r.TotalIos,
             Errors = r.Errors,
-            FirstError = r.FirstErrorCode == 0 ? null : DescribeError(r.FirstErrorCode, o.Path),
+            FirstError = r.Errors == 0 ? null : Core.Io.IoShape.DescribeResult(o.Path, r.FirstErrorCode),
             Iops = r.Iops,
             BandwidthMiBps = Math.Round(r.BytesPerSecond / (1 << 20), 1),
             IosPerSubmitCall = Math.Round(r.IosPerSubmitCall, 2),
@@ -140,13 +140,6 @@ public sealed class VirtioBlkBenchmarkResult
             AllocatedBytesPerIo = Math.Round(r.AllocatedBytesPerIo, 4),
         };
     }
-
-    private static string DescribeError(int res, Core.Devices.IoPathKind path)
-        => res < 0
-            ? Core.ErrnoText.Describe((Core.Errno)(-res))
-            : path == Core.Devices.IoPathKind.Passthrough
-                ? $"virtio status {res} ({(res == 1 ? "IOERR" : res == 2 ? "UNSUPP" : "unknown")})"
-                : $"short transfer of {res} bytes";
 }
 
 /// <summary>Compare mode: passthrough and block run alternately with identical knobs.</summary>

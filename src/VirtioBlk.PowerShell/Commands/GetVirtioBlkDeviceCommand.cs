@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Management.Automation;
 using VirtioBlk.PowerShell.Completion;
-using VirtioBlk.PowerShell.Devices;
+using VirtioBlk.Core.Devices;
 
 namespace VirtioBlk.PowerShell;
 
@@ -78,21 +78,32 @@ public sealed class GetVirtioBlkDeviceCommand : PSCmdlet
     /// <summary>A plain name must name a virtio-blk disk; otherwise one non-terminating error, then the next name.</summary>
     private void WriteNamed(string requested)
     {
-        DiskLookup lookup = VirtioBlkDiscovery.Lookup(VirtioBlkDiscovery.Normalize(requested));
-        switch (lookup.Kind)
+        DiskIdentity disk;
+        try
         {
-            case DiskLookupKind.VirtioDisk:
-                WriteDisk(lookup.Name, target: requested, skipIfVanished: false);
-                break;
-            case DiskLookupKind.OtherDisk:
-                WriteError(ErrorRecords.NotVirtioDisk(requested, lookup.Driver));
-                break;
-            case DiskLookupKind.Partition:
-                WriteError(ErrorRecords.PartitionNotDisk(requested, lookup.Disk));
-                break;
-            default:
-                WriteError(ErrorRecords.DeviceNotFound(requested));
-                break;
+            // "vdac0" names the disk vda even on a kernel without the passthrough series.
+            disk = DiskIdentity.Resolve(DiskIdentity.DiskNamed(requested) ?? requested);
+        }
+        catch (DiskIdentityException e)
+        {
+            WriteError(e.Problem == DiskIdentityProblem.Partition
+                ? ErrorRecords.PartitionNotDisk(requested, e.ParentDisk)
+                : ErrorRecords.DeviceNotFound(requested));
+            return;
+        }
+        catch (SysfsException e)
+        {
+            WriteError(ErrorRecords.FromException(e, requested));
+            return;
+        }
+
+        if (disk.IsVirtio)
+        {
+            WriteDisk(disk.Disk, target: requested, skipIfVanished: false);
+        }
+        else
+        {
+            WriteError(ErrorRecords.NotVirtioDisk(requested, disk.Driver));
         }
     }
 
@@ -108,7 +119,7 @@ public sealed class GetVirtioBlkDeviceCommand : PSCmdlet
         {
             device = VirtioBlkDiscovery.Read(disk);
         }
-        catch (Exception e) when (e is IOException or OverflowException)
+        catch (SysfsException e)
         {
             // Unplugged between listing and reading: when listing, the disk is simply no longer there.
             if (!(skipIfVanished && !Directory.Exists(Path.Combine(Sysfs.BlockRoot, disk))))

@@ -1,13 +1,12 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
 using System.Management.Automation;
-using System.Text.RegularExpressions;
 using System.Threading;
 using VirtioBlk.Core;
 using VirtioBlk.Core.Bench;
 using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Io;
 using VirtioBlk.PowerShell.Benchmark;
 using VirtioBlk.PowerShell.Completion;
 using VirtioBlk.PowerShell.Devices;
@@ -147,6 +146,14 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>This cmdlet's names for the core's knobs.</summary>
+    private static string ParameterName(IoKnob knob) => knob switch
+    {
+        IoKnob.FixedBuffer => "-FixedBuffers",
+        IoKnob.Duration => "-Seconds",
+        _ => "-" + knob,
+    };
+
     protected override void ProcessRecord()
     {
         if (Random && Sequential)
@@ -155,105 +162,88 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
                 "Give one of them (random is the default)."));
             return;
         }
-        if (SectorTarget.Resolve(Path, out ErrorRecord? resolveError) is not SectorTarget target)
-        {
-            WriteError(resolveError!);
-            return;
-        }
-        if (!TryParseRange(target, out ulong rangeOffset, out ulong rangeLength, out ErrorRecord? rangeError))
-        {
-            WriteError(rangeError!);
-            return;
-        }
-        bool wantsPassthrough = Mode != VirtioBlkBenchmarkMode.Block;
-        if (wantsPassthrough && target.CharDevicePath is null)
-        {
-            WriteError(target.IsVirtio
-                ? ErrorRecords.PassthroughUnavailable(target.Disk)
-                : ErrorRecords.PassthroughNeedsVirtio(Path, target.Disk, target.Driver));
-            return;
-        }
-        if (Poll && !target.Geometry.IoPoll)
-        {
-            WriteError(ErrorRecords.PollUnavailable(target.Disk, Path));
-            return;
-        }
-        if (wantsPassthrough && Vectored && FixedBuffers)
-        {
-            WriteError(ErrorRecords.UnsupportedCombination("Passthrough with -Vectored and -FixedBuffers",
-                "the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer", Path, "Drop -Vectored or -FixedBuffers."));
-            return;
-        }
-        var baseOptions = new BenchmarkOptions
-        {
-            DevicePath = target.BlockPath,
-            BlockSize = BlockSize,
-            QueueDepth = QueueDepth,
-            SubmitBatch = SubmitBatch,
-            CompleteBatch = CompleteBatch,
-            Poll = Poll,
-            FixedBuffers = FixedBuffers,
-            RegisteredFiles = RegisteredFiles,
-            Vectored = Vectored,
-            Direct = Direct,
-            SqPoll = SqPoll,
-            Threads = Threads,
-            CpuAffinity = CpuAffinity,
-            Duration = TimeSpan.FromSeconds(Seconds),
-            IoCount = ParameterSetName == CountSet ? IoCount : 0,
-            Random = !Sequential,
-            Operation = Operation,
-            ReadPercent = ReadPercent,
-            RangeOffset = rangeOffset,
-            RangeLength = rangeLength,
-            RecordLatency = !NoLatency,
-        };
-
-        if (baseOptions.Writes)
-        {
-            if (target.Geometry.ReadOnly)
-            {
-                WriteError(ErrorRecords.ReadOnlyDisk(target.Disk, Path));
-                return;
-            }
-            if (!Force && DiskUsage.GetWriteRefusal(target.Disk, Path) is ErrorRecord busy)
-            {
-                WriteError(busy);
-                return;
-            }
-            string what = $"{Operation} benchmark ({Mode}) overwriting {(rangeLength == 0 ? "the whole disk" : $"{rangeLength} bytes at offset {rangeOffset}")}";
-            if (!ShouldProcess($"{target.BlockPath} ({target.Disk})", what))
-            {
-                return;
-            }
-        }
 
         try
         {
+            DiskIdentity disk = DiskIdentity.Resolve(Path);
+            (ulong rangeOffset, ulong rangeLength) = Range is null ? (0UL, 0UL) : IoRules.ParseRange(Range, disk.Geometry);
+            if (Mode != VirtioBlkBenchmarkMode.Block)
+            {
+                IoRules.ChoosePath(disk, IoPathKind.Passthrough, Vectored, FixedBuffers);
+            }
+
+            var baseOptions = new BenchmarkOptions
+            {
+                DevicePath = disk.BlockPath,
+                BlockSize = BlockSize,
+                QueueDepth = QueueDepth,
+                SubmitBatch = SubmitBatch,
+                CompleteBatch = CompleteBatch,
+                Poll = Poll,
+                FixedBuffers = FixedBuffers,
+                RegisteredFiles = RegisteredFiles,
+                Vectored = Vectored,
+                Direct = Direct,
+                SqPoll = SqPoll,
+                Threads = Threads,
+                CpuAffinity = CpuAffinity,
+                Duration = TimeSpan.FromSeconds(Seconds),
+                IoCount = ParameterSetName == CountSet ? IoCount : 0,
+                Random = !Sequential,
+                Operation = Operation,
+                ReadPercent = ReadPercent,
+                RangeOffset = rangeOffset,
+                RangeLength = rangeLength,
+                RecordLatency = !NoLatency,
+            };
+
+            // Every knob is checked against the disk, the kernel and the limits on each path it will run, before
+            // anything is opened or allocated (and before -WhatIf/-Confirm).
+            foreach (IoPathKind p in PathsOf(Mode))
+            {
+                BenchmarkEngine.Validate(baseOptions with { Path = p, DevicePath = disk.PathFor(p)! });
+            }
+
+            if (baseOptions.Writes)
+            {
+                if (!Force && ErrorRecords.WriteRefusal(disk.Disk, Path) is ErrorRecord busy)
+                {
+                    WriteError(busy);
+                    return;
+                }
+                string what = $"{Operation} benchmark ({Mode}) overwriting {(rangeLength == 0 ? "the whole disk" : $"{rangeLength} bytes at offset {rangeOffset}")}";
+                if (!ShouldProcess($"{disk.BlockPath} ({disk.Disk})", what))
+                {
+                    return;
+                }
+            }
+
             if (Mode == VirtioBlkBenchmarkMode.Compare)
             {
-                EmitSafely(Compare(target, baseOptions));
+                EmitSafely(Compare(disk, baseOptions));
             }
             else
             {
                 IoPathKind path = Mode == VirtioBlkBenchmarkMode.Passthrough ? IoPathKind.Passthrough : IoPathKind.Block;
-                EmitSafely(RunOne(target, baseOptions with { Path = path, DevicePath = target.PathFor(path) }, 1, 1));
+                EmitSafely(RunOne(disk, baseOptions with { Path = path, DevicePath = disk.PathFor(path)! }, 1, 1));
             }
         }
-        catch (IoUringException e)
+        catch (Exception e) when (ErrorRecords.IsReportable(e))
         {
-            WriteError(ErrorRecords.FromIoUring(e, Path));
-        }
-        catch (ArgumentException e)
-        {
-            WriteError(ErrorRecords.Create(ErrorRecords.InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, Path,
-                "Check the knobs against the disk (Get-VirtioBlkDevice shows its sizes and limits)."));
+            WriteError(ErrorRecords.FromException(e, Path, ParameterName));
         }
     }
 
+    private static IoPathKind[] PathsOf(VirtioBlkBenchmarkMode mode) => mode switch
+    {
+        VirtioBlkBenchmarkMode.Block => new[] { IoPathKind.Block },
+        VirtioBlkBenchmarkMode.Passthrough => new[] { IoPathKind.Passthrough },
+        _ => new[] { IoPathKind.Passthrough, IoPathKind.Block },
+    };
+
     protected override void StopProcessing() => _cancel.Cancel();
 
-    private VirtioBlkBenchmarkResult RunOne(SectorTarget target, BenchmarkOptions o, int round, int runs)
+    private VirtioBlkBenchmarkResult RunOne(DiskIdentity target, BenchmarkOptions o, int round, int runs)
     {
         var progress = new ProgressRecord(0, $"Benchmark {target.Disk} ({o.Path}, {o.Operation}, QD{o.QueueDepth})", "starting");
         DateTime start = DateTime.Now;
@@ -278,7 +268,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
         return result;
     }
 
-    private VirtioBlkBenchmarkComparison Compare(SectorTarget target, BenchmarkOptions o)
+    private VirtioBlkBenchmarkComparison Compare(DiskIdentity target, BenchmarkOptions o)
     {
         var runs = new List<VirtioBlkBenchmarkResult>();
         var ratios = new List<double>();
@@ -293,7 +283,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
             foreach (IoPathKind path in order)
             {
                 if (_cancel.IsCancellationRequested) break;
-                VirtioBlkBenchmarkResult r = RunOne(target, o with { Path = path, DevicePath = target.PathFor(path) }, runs.Count + 1, runCount);
+                VirtioBlkBenchmarkResult r = RunOne(target, o with { Path = path, DevicePath = target.PathFor(path)! }, runs.Count + 1, runCount);
                 runs.Add(r);
                 pair[path] = r;
             }
@@ -327,65 +317,5 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
         {
             // Nothing more can be said once the host has stopped the pipeline.
         }
-    }
-
-    private static readonly Regex RangePattern = new(
-        @"^\s*(?<a>\d+(\.\d+)?\s*[A-Za-z]*)\s*(?:(?<op>[-+])\s*(?<b>\d+(\.\d+)?\s*[A-Za-z]*))?\s*$", RegexOptions.CultureInvariant);
-
-    private bool TryParseRange(SectorTarget target, out ulong offset, out ulong length, out ErrorRecord? error)
-    {
-        offset = 0;
-        length = 0;
-        error = null;
-        if (Range is null) return true;
-        Match m = RangePattern.Match(Range);
-        ulong? a = m.Success ? ParseSize(m.Groups["a"].Value) : null;
-        ulong? b = m.Success && m.Groups["b"].Success ? ParseSize(m.Groups["b"].Value) : null;
-        if (a is null || (m.Groups["b"].Success && b is null))
-        {
-            error = ErrorRecords.Create(ErrorRecords.InvalidArgumentId, ErrorCategory.InvalidArgument,
-                $"-Range '{Range}' is not START-END, START+LENGTH or LENGTH.", Path,
-                "Write sizes as bytes or with a suffix, e.g. -Range 1GiB+512MiB or -Range 0-2G.");
-            return false;
-        }
-        if (!m.Groups["op"].Success)
-        {
-            length = a.Value;
-        }
-        else if (m.Groups["op"].Value == "+")
-        {
-            offset = a.Value;
-            length = b!.Value;
-        }
-        else
-        {
-            offset = a.Value;
-            length = b!.Value > a.Value ? b.Value - a.Value : 0;
-        }
-        ulong size = target.Geometry.SizeBytes;
-        if (length == 0 || offset >= size || offset + length > size)
-        {
-            error = ErrorRecords.BeyondEndOfDevice((long)offset, (long)length, (long)size, Path);
-            return false;
-        }
-        return true;
-    }
-
-    private static ulong? ParseSize(string text)
-    {
-        Match m = Regex.Match(text.Trim(), @"^(?<n>\d+(\.\d+)?)\s*(?<u>[A-Za-z]*)$", RegexOptions.CultureInvariant);
-        if (!m.Success) return null;
-        double n = double.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture);
-        double mult = m.Groups["u"].Value.ToUpperInvariant() switch
-        {
-            "" or "B" => 1,
-            "K" or "KB" or "KIB" => 1L << 10,
-            "M" or "MB" or "MIB" => 1L << 20,
-            "G" or "GB" or "GIB" => 1L << 30,
-            "T" or "TB" or "TIB" => 1L << 40,
-            "S" => 512, // 512-byte sectors
-            _ => -1,
-        };
-        return mult < 0 ? null : (ulong)(n * mult);
     }
 }

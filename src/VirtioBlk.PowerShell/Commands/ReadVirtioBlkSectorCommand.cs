@@ -3,6 +3,7 @@ using System.IO;
 using System.Management.Automation;
 using VirtioBlk.Core;
 using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Io;
 using VirtioBlk.PowerShell.Completion;
 using VirtioBlk.PowerShell.Devices;
 
@@ -43,40 +44,22 @@ public sealed class ReadVirtioBlkSectorCommand : SectorIoCommandBase
 
     protected override void ProcessRecord()
     {
-        if (SectorTarget.Resolve(Path, out ErrorRecord? error) is not SectorTarget target)
-        {
-            WriteError(error!);
-            return;
-        }
-
-        int perBlock = target.Geometry.SectorsPerBlock;
-        int count = Count ?? perBlock;
-        if (count <= 0)
-        {
-            WriteError(ErrorRecords.InvalidLength($"-Count {count}", Path));
-            return;
-        }
-
-        if (count % perBlock != 0)
-        {
-            WriteError(ErrorRecords.UnalignedSectors("Count", (ulong)count, perBlock, target.Geometry.LogicalBlockSize, Path));
-            return;
-        }
-
-        if (!CheckRange(target, (ulong)count) || ChoosePath(target) is not IoPathKind path)
-        {
-            return;
-        }
-
-        string device = target.PathFor(path);
-        var data = new byte[(long)count * 512];
+        DiskIdentity disk;
+        IoPathKind path;
+        byte[] data;
         double micros;
+        string device;
         try
         {
-            using SectorIoSession session = SectorIoSession.Open(device, OptionsFor(target, path, data.Length, write: false, exclusive: false));
+            disk = DiskIdentity.Resolve(Path);
+            ulong count = Count is int c ? (c < 0 ? 0 : (ulong)c) : (ulong)disk.Geometry.SectorsPerBlock;
+            path = Plan(disk, count, IoKnob.Count);
+            device = disk.PathFor(path)!;
+            data = new byte[count * 512];
+            using SectorIoSession session = SectorIoSession.Open(device, OptionsFor(disk, path, data.Length, write: false, exclusive: false));
             micros = Run($"Reading {device}", data.Length, (progress, cancel) => session.Read(Sector, data, progress, cancel));
         }
-        catch (Exception e) when (e is IOException or ArgumentException or OperationCanceledException)
+        catch (Exception e) when (ErrorRecords.IsReportable(e))
         {
             Report(e, Path);
             return;
@@ -91,10 +74,10 @@ public sealed class ReadVirtioBlkSectorCommand : SectorIoCommandBase
         WriteObject(new VirtioBlkSectorData
         {
             Path = device,
-            Disk = target.Disk,
+            Disk = disk.Disk,
             Mode = path,
             Sector = Sector,
-            Count = (ulong)count,
+            Count = (ulong)data.Length / 512,
             Length = data.Length,
             Bytes = data,
             Vectored = Vectored,

@@ -3,12 +3,24 @@ using System.Diagnostics;
 using System.Management.Automation;
 using System.Threading;
 using VirtioBlk.Core;
-using VirtioBlk.Core.Abi;
 using VirtioBlk.Core.Devices;
-using VirtioBlk.Core.Uring;
+using VirtioBlk.Core.Io;
 using VirtioBlk.PowerShell.Devices;
 
 namespace VirtioBlk.PowerShell;
+
+/// <summary>How Read-/Write-VirtioBlkSector reach the disk.</summary>
+public enum VirtioBlkIoMode
+{
+    /// <summary>Passthrough where the char device is usable (present, CAP_SYS_ADMIN, a combination it allows), else the block device.</summary>
+    Auto,
+
+    /// <summary>The char device /dev/vdXc0 with IORING_OP_URING_CMD.</summary>
+    Passthrough,
+
+    /// <summary>The block device with O_DIRECT.</summary>
+    Block,
+}
 
 /// <summary>
 /// What Read- and Write-VirtioBlkSector share: the mode switches, the choice of path, the range checks, and
@@ -50,100 +62,33 @@ public abstract class SectorIoCommandBase : PSCmdlet, IDisposable
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>The path to use for <paramref name="target"/>, or null after reporting why none can be.</summary>
-    private protected IoPathKind? ChoosePath(SectorTarget target)
+    /// <summary>The path this cmdlet's -Mode asks for: null lets the core choose (auto).</summary>
+    private protected IoPathKind? RequestedPath => Mode switch
     {
-        string where = target.Requested;
-        IoPathKind path;
-        switch (Mode)
-        {
-            case VirtioBlkIoMode.Passthrough:
-                // The switches first: the combination is refused whatever the disk.
-                if (Vectored && FixedBuffer)
-                {
-                    WriteError(ErrorRecords.UnsupportedCombination("-Mode Passthrough with -Vectored and -FixedBuffer",
-                        "the kernel refuses VIRTBLK_URING_CMD_IO_VEC on a registered buffer (IORING_URING_CMD_FIXED works only with VIRTBLK_URING_CMD_IO).",
-                        where, "Drop -Vectored or -FixedBuffer, or use -Mode Block."));
-                    return null;
-                }
+        VirtioBlkIoMode.Passthrough => IoPathKind.Passthrough,
+        VirtioBlkIoMode.Block => IoPathKind.Block,
+        _ => null,
+    };
 
-                if (!target.IsVirtio)
-                {
-                    WriteError(ErrorRecords.PassthroughNeedsVirtio(where, target.Disk, target.Driver));
-                    return null;
-                }
-
-                if (target.CharDevicePath is null)
-                {
-                    WriteError(ErrorRecords.PassthroughUnavailable(target.Disk));
-                    return null;
-                }
-
-                path = IoPathKind.Passthrough;
-                break;
-            case VirtioBlkIoMode.Block:
-                path = IoPathKind.Block;
-                break;
-            default:
-                // Auto: passthrough only when it can work; every reason to fall back is one the cmdlet can see.
-                path = target.CharDevicePath is not null && !(Vectored && FixedBuffer) && ProcessCapabilities.HasSysAdmin()
-                    ? IoPathKind.Passthrough
-                    : IoPathKind.Block;
-                break;
-        }
-
-        if (path == IoPathKind.Block && Vectored && FixedBuffer && !IoUring.ProbeKernel().IsSupported(IoUringOp.ReadvFixed))
-        {
-            WriteError(ErrorRecords.UnsupportedCombination("-Vectored with -FixedBuffer on the block device",
-                "vectored I/O on a registered buffer needs IORING_OP_READV_FIXED/WRITEV_FIXED (Linux 6.15), which this kernel lacks.",
-                where, "Drop -Vectored or -FixedBuffer."));
-            return null;
-        }
-
-        if (Poll && !target.Geometry.IoPoll)
-        {
-            WriteError(ErrorRecords.PollUnavailable(target.Disk, where));
-            return null;
-        }
-
+    /// <summary>
+    /// Everything the core checks before I/O, in the order a user meets it: the path for this disk and mode, the
+    /// mode switches, the sectors. Throws the core's <see cref="IoRequestException"/>; nothing is opened.
+    /// </summary>
+    private protected IoPathKind Plan(DiskIdentity disk, ulong sectorCount, IoKnob countKnob)
+    {
+        IoRules.CheckSectorRange(disk.Geometry, Sector, sectorCount, countKnob);
+        (IoPathKind path, string why) = IoRules.ChoosePath(disk, RequestedPath, Vectored, FixedBuffer);
+        IoRules.CheckMode(disk.Geometry, path, Vectored, FixedBuffer, Poll);
+        WriteVerbose($"{disk.Requested}: disk {disk.Disk}, {path} path ({why}).");
         return path;
     }
 
-    /// <summary>Checks -Sector and a length in sectors against the disk; reports and returns false when they don't fit.</summary>
-    private protected bool CheckRange(SectorTarget target, ulong count)
-    {
-        DiskGeometry g = target.Geometry;
-        int perBlock = g.SectorsPerBlock;
-        if (Sector % (ulong)perBlock != 0)
-        {
-            WriteError(ErrorRecords.UnalignedSectors("Sector", Sector, perBlock, g.LogicalBlockSize, target.Requested));
-            return false;
-        }
-
-        if (count * 512 > ErrorRecords.MaxTransferLength)
-        {
-            WriteError(ErrorRecords.LengthTooLarge((long)Math.Min(count * 512, long.MaxValue), target.Requested));
-            return false;
-        }
-
-        if (Sector >= g.Sectors || count > g.Sectors - Sector)
-        {
-            WriteError(ErrorRecords.SectorsBeyondEnd(Sector, count, g.Sectors, target.Requested));
-            return false;
-        }
-
-        return true;
-    }
-
     /// <summary>Session options for one transfer of <paramref name="length"/> bytes: split by the disk's limits, several I/Os in flight.</summary>
-    private protected SectorIoOptions OptionsFor(SectorTarget target, IoPathKind path, long length, bool write, bool exclusive)
+    private protected SectorIoOptions OptionsFor(DiskIdentity disk, IoPathKind path, long length, bool write, bool exclusive)
     {
-        int lbs = target.Geometry.LogicalBlockSize;
-        int chunk = Math.Min(target.Geometry.MaxUnsplitIoBytes, 1 << 20);
-        chunk = (int)Math.Min(chunk, length);
-        chunk = Math.Max(lbs, chunk / lbs * lbs);
+        int chunk = SectorIoOptions.ChunkFor(disk.Geometry, length);
         int ios = (int)Math.Min(16, (length + chunk - 1) / chunk);
-        return new SectorIoOptions
+        var options = new SectorIoOptions
         {
             Path = path,
             Vectored = Vectored,
@@ -154,6 +99,9 @@ public abstract class SectorIoCommandBase : PSCmdlet, IDisposable
             Write = write,
             Exclusive = exclusive,
         };
+        WriteVerbose($"{length} bytes as {(length + chunk - 1) / chunk} I/Os of up to {chunk} bytes, {options.QueueDepth} in flight"
+            + $"{(Vectored ? $", up to {IoShape.MaxIovecs} iovecs each" : "")}{(FixedBuffer ? ", registered buffer" : "")}{(Poll ? ", polled ring" : "")}.");
+        return options;
     }
 
     /// <summary>
@@ -193,7 +141,7 @@ public abstract class SectorIoCommandBase : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>Reports a failure of the I/O for this item; a canceled transfer ends the pipeline quietly.</summary>
+    /// <summary>Reports a failure of this item; a canceled transfer ends the pipeline quietly.</summary>
     private protected void Report(Exception e, object target)
     {
         if (e is OperationCanceledException && _stop.IsCancellationRequested)

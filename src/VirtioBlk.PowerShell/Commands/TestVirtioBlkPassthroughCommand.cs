@@ -37,9 +37,14 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
         IEnumerable<string> paths = Path ?? (IEnumerable<string>)VirtioBlkDiscovery.EnumerateDiskNames();
         foreach (string path in paths)
         {
-            if (SectorTarget.Resolve(path, out ErrorRecord? error) is not SectorTarget target)
+            DiskIdentity target;
+            try
             {
-                WriteError(error!);
+                target = DiskIdentity.Resolve(path);
+            }
+            catch (Exception e) when (ErrorRecords.IsReportable(e))
+            {
+                WriteError(ErrorRecords.FromException(e, path));
                 continue;
             }
 
@@ -53,7 +58,7 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
         }
     }
 
-    private static VirtioBlkPassthroughReport Test(SectorTarget t)
+    private static VirtioBlkPassthroughReport Test(DiskIdentity t)
     {
         var checks = new List<PassthroughPrerequisite>();
         PassthroughPrerequisite ioUring = CheckIoUring();
@@ -76,7 +81,7 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
 
     private static PassthroughPrerequisite CheckIoUring()
     {
-        long? setting = Sysfs.TryReadInt64(ErrorRecords.IoUringDisabledSysctl);
+        long? setting = Sysfs.TryReadInt64(Sysfs.IoUringDisabledSysctl);
         string sysctl = setting is null ? "no kernel.io_uring_disabled sysctl" : $"kernel.io_uring_disabled = {setting}";
         try
         {
@@ -85,14 +90,11 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
         }
         catch (IoUringException e)
         {
-            string remedy = e.Errno == Errno.ENOSYS
-                ? "Use a kernel built with CONFIG_IO_URING, or lift the seccomp filter (container runtime) that blocks io_uring_setup."
-                : "As root: 'sysctl kernel.io_uring_disabled=0' (or add this user to the group in kernel.io_uring_group).";
-            return new PassthroughPrerequisite("IoUring", PrerequisiteState.Failed, $"{sysctl}; {e.Message}", remedy);
+            return Failed("IoUring", e, $"{sysctl}; ");
         }
     }
 
-    private static PassthroughPrerequisite CheckCharDevice(SectorTarget t)
+    private static PassthroughPrerequisite CheckCharDevice(DiskIdentity t)
     {
         string name = t.Disk + "c0";
         if (t.CharDevicePath is not null)
@@ -109,7 +111,7 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
                 $"Let udev create it ('udevadm trigger'), or as root: mknod /dev/{name} c {dev.Replace(':', ' ')}.");
         }
 
-        string release = Sysfs.TryReadText("/proc/sys/kernel/osrelease")?.Trim() ?? "this kernel";
+        string release = Sysfs.TryReadText(Sysfs.OsRelease)?.Trim() ?? "this kernel";
         return new PassthroughPrerequisite("CharDevice", PrerequisiteState.Failed,
             $"No /dev/{name}: the running kernel ({release}) lacks the virtio-blk io_uring passthrough series (no class vblk-generic entry).",
             $"Boot a kernel with the passthrough patches ({KernelReadme} says how). Meanwhile use -Mode Block; -Mode Auto falls back by itself.");
@@ -124,12 +126,11 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
         }
         catch (IoUringException e)
         {
-            return new PassthroughPrerequisite("Sqe128Ring", PrerequisiteState.Failed, e.Message,
-                "IORING_SETUP_SQE128 needs Linux 5.19 or later; boot a newer kernel.");
+            return Failed("Sqe128Ring", e);
         }
     }
 
-    private static PassthroughPrerequisite CheckRead(SectorTarget t, bool poll)
+    private static PassthroughPrerequisite CheckRead(DiskIdentity t, bool poll)
     {
         string name = poll ? "PollQueues" : "PassthroughRead";
         int lbs = t.Geometry.LogicalBlockSize;
@@ -146,33 +147,21 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
             return new PassthroughPrerequisite(name, PrerequisiteState.Passed,
                 $"{(poll ? "A polled" : "A")} one-block read ({lbs} bytes at sector 0) through {t.CharDevicePath} completed in {micros:0.0} us.");
         }
-        catch (VirtioBlkStatusException e)
+        catch (Exception e) when (ErrorRecords.IsReportable(e))
         {
-            return new PassthroughPrerequisite(name, PrerequisiteState.Failed, e.Message,
-                "The command reached the device, which failed it: check 'dmesg' and the disk's backend on the host.");
-        }
-        catch (IoUringException e)
-        {
-            (string reason, string remedy) = e.Errno switch
-            {
-                Errno.EACCES => ($"{e.Message}. Every passthrough command needs CAP_SYS_ADMIN.",
-                    "Run PowerShell as root (sudo), or give it CAP_SYS_ADMIN (e.g. capsh --caps=...); or use -Mode Block."),
-                Errno.EPERM => (e.Message, $"Run PowerShell as root: {t.CharDevicePath} must be opened for reading."),
-                Errno.ENOTTY or Errno.EOPNOTSUPP or Errno.EINVAL when poll => ($"{e.Message}. Polled passthrough needs the uring_cmd iopoll patch and poll queues.",
-                    $"Boot a kernel with the whole passthrough series ({KernelReadme}); meanwhile drop -Poll."),
-                Errno.ENOTTY or Errno.EOPNOTSUPP => ($"{e.Message}. The char device exists but does not accept IORING_OP_URING_CMD.",
-                    $"Boot a kernel with the whole passthrough series ({KernelReadme}); meanwhile use -Mode Block."),
-                _ => (e.Message, "Check 'dmesg'; see the errno above."),
-            };
-            return new PassthroughPrerequisite(name, PrerequisiteState.Failed, reason, remedy);
-        }
-        catch (IOException e)
-        {
-            return new PassthroughPrerequisite(name, PrerequisiteState.Failed, e.Message, "The disk may have been removed; list the disks with Get-VirtioBlkDevice.");
+            return Failed(name, e);
         }
     }
 
-    private static PassthroughPrerequisite CheckPoll(SectorTarget t, bool passthroughWorks)
+    /// <summary>A failed check, its reason and remedy taken from the module's one error mapping.</summary>
+    private static PassthroughPrerequisite Failed(string name, Exception e, string prefix = "")
+    {
+        ErrorRecord record = ErrorRecords.FromException(e, null);
+        return new PassthroughPrerequisite(name, PrerequisiteState.Failed, prefix + record.ErrorDetails.Message,
+            record.ErrorDetails.RecommendedAction);
+    }
+
+    private static PassthroughPrerequisite CheckPoll(DiskIdentity t, bool passthroughWorks)
     {
         if (!t.Geometry.IoPoll)
         {

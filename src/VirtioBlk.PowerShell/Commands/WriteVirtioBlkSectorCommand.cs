@@ -4,6 +4,7 @@ using System.IO;
 using System.Management.Automation;
 using VirtioBlk.Core;
 using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Io;
 using VirtioBlk.PowerShell.Completion;
 using VirtioBlk.PowerShell.Devices;
 
@@ -81,55 +82,31 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
             return;
         }
 
-        if (SectorTarget.Resolve(Path, out ErrorRecord? error) is not SectorTarget target)
-        {
-            WriteError(error!);
-            return;
-        }
-
-        DiskGeometry g = target.Geometry;
-        if (data.Length == 0)
-        {
-            WriteError(ErrorRecords.InvalidLength(ParameterSetName == SourcePathSet ? $"'{SourcePath}' is empty" : "The input is empty", Path));
-            return;
-        }
-
-        if (data.Length % g.LogicalBlockSize != 0)
-        {
-            WriteError(ErrorRecords.UnalignedLength(data.Length, g.LogicalBlockSize, Path));
-            return;
-        }
-
-        ulong count = (ulong)data.Length / 512;
-        if (!CheckRange(target, count))
-        {
-            return;
-        }
-
-        if (g.ReadOnly)
-        {
-            WriteError(ErrorRecords.ReadOnlyDisk(target.Disk, Path));
-            return;
-        }
-
-        if (ChoosePath(target) is not IoPathKind path)
-        {
-            return;
-        }
-
-        if (!Force && DiskUsage.GetWriteRefusal(target.Disk, Path) is ErrorRecord busy)
-        {
-            WriteError(busy);
-            return;
-        }
-
-        string device = target.PathFor(path);
-        string action = $"Write {data.Length} bytes to sectors {Sector}..{Sector + count - 1} (bytes {Sector * 512}..{Sector * 512 + (ulong)data.Length - 1}) "
-            + $"through the {(path == IoPathKind.Passthrough ? "passthrough char device" : "block device")}{(Flush ? ", then flush" : "")}";
         try
         {
+            DiskIdentity disk = DiskIdentity.Resolve(Path);
+            if (data.Length == 0)
+            {
+                WriteError(ErrorRecords.InvalidLength(ParameterSetName == SourcePathSet ? $"'{SourcePath}' is empty" : "The input is empty", Path));
+                return;
+            }
+
+            IoRules.CheckDataLength(disk.Geometry, data.Length);
+            ulong count = (ulong)data.Length / 512;
+            IoPathKind path = Plan(disk, count, IoKnob.Length);
+            IoRules.CheckWritable(disk.Geometry);
+            if (!Force && ErrorRecords.WriteRefusal(disk.Disk, Path) is ErrorRecord busy)
+            {
+                WriteError(busy);
+                return;
+            }
+
+            string device = disk.PathFor(path)!;
+            string action = $"Write {data.Length} bytes to sectors {Sector}..{Sector + count - 1} (bytes {Sector * 512}..{Sector * 512 + (ulong)data.Length - 1}) "
+                + $"through the {(path == IoPathKind.Passthrough ? "passthrough char device" : "block device")}{(Flush ? ", then flush" : "")}";
+
             // Opening claims the disk (O_EXCL unless -Force), so a busy disk is reported before anyone is asked to confirm.
-            using SectorIoSession session = SectorIoSession.Open(device, OptionsFor(target, path, data.Length, write: true, exclusive: !Force));
+            using SectorIoSession session = SectorIoSession.Open(device, OptionsFor(disk, path, data.Length, write: true, exclusive: !Force));
             if (!ShouldProcess(device, action))
             {
                 return;
@@ -149,7 +126,7 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
                 WriteObject(new VirtioBlkSectorWriteResult
                 {
                     Path = device,
-                    Disk = target.Disk,
+                    Disk = disk.Disk,
                     Mode = path,
                     Sector = Sector,
                     Count = count,
@@ -162,7 +139,7 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
                 });
             }
         }
-        catch (Exception e) when (e is IOException or ArgumentException or OperationCanceledException)
+        catch (Exception e) when (ErrorRecords.IsReportable(e))
         {
             Report(e, Path);
         }
@@ -172,7 +149,9 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
     {
         if (_inputLength > ErrorRecords.MaxTransferLength)
         {
-            WriteError(ErrorRecords.LengthTooLarge(_inputLength, Path));
+            WriteError(ErrorRecords.FromException(new IoRequestException(IoProblem.TooLarge, IoKnob.Length,
+                $"The input is {_inputLength} bytes, more than the {IoRules.MaxTransferBytes} bytes ({IoRules.MaxTransferBytes >> 20} MiB) one call moves.")
+            { Value = (ulong)_inputLength, Limit = (ulong)IoRules.MaxTransferBytes }, Path));
             return null;
         }
 
@@ -196,7 +175,9 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
             long length = new FileInfo(file).Length;
             if (length > ErrorRecords.MaxTransferLength)
             {
-                WriteError(ErrorRecords.LengthTooLarge(length, SourcePath));
+                WriteError(ErrorRecords.FromException(new IoRequestException(IoProblem.TooLarge, IoKnob.Length,
+                    $"'{SourcePath}' is {length} bytes, more than the {IoRules.MaxTransferBytes} bytes ({IoRules.MaxTransferBytes >> 20} MiB) one call moves.")
+                { Value = (ulong)length, Limit = (ulong)IoRules.MaxTransferBytes }, SourcePath));
                 return null;
             }
 

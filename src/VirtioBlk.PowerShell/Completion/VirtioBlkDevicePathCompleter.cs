@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Management.Automation;
 using System.Management.Automation.Language;
+using VirtioBlk.Core.Devices;
 using VirtioBlk.PowerShell.Devices;
 
 namespace VirtioBlk.PowerShell.Completion;
@@ -23,7 +24,7 @@ public sealed class VirtioBlkDevicePathCompleter : IArgumentCompleter
         foreach (string disk in VirtioBlkDiscovery.EnumerateDiskNames())
         {
             string block = "/dev/" + disk;
-            string? chr = VirtioBlkDiscovery.CharDevicePath(disk);
+            string? chr = DiskIdentity.CharDevicePathOf(disk);
             foreach (string path in chr is null ? new[] { block } : new[] { block, chr })
             {
                 string leaf = path.Substring("/dev/".Length);

@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Management.Automation;
 using System.Management.Automation.Language;
+using VirtioBlk.Core.Devices;
 using VirtioBlk.PowerShell.Devices;
 
 namespace VirtioBlk.PowerShell.Completion;
@@ -41,7 +42,7 @@ public sealed class VirtioBlkDiskNameCompleter : IArgumentCompleter
             ? ByteSize.Format(sectors * 512)
             : "size unknown";
         string? serial = Sysfs.TryReadText($"{Sysfs.BlockRoot}/{disk}/serial");
-        string passthrough = VirtioBlkDiscovery.CharDevicePath(disk) is string node ? $", passthrough {node}" : "";
+        string passthrough = DiskIdentity.CharDevicePathOf(disk) is string node ? $", passthrough {node}" : "";
         return string.IsNullOrEmpty(serial)
             ? $"/dev/{disk}, {size}{passthrough}"
             : $"/dev/{disk}, {size}, serial {serial}{passthrough}";

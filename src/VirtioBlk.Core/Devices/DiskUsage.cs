@@ -2,9 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Management.Automation;
 
-namespace VirtioBlk.PowerShell.Devices;
+namespace VirtioBlk.Core.Devices;
 
 /// <summary>A mount of the disk or one of its partitions (a line of /proc/self/mountinfo).</summary>
 public sealed record DiskMount(string Device, string MountPoint, string FileSystemType);
@@ -12,7 +11,7 @@ public sealed record DiskMount(string Device, string MountPoint, string FileSyst
 /// <summary>
 /// Is a disk in use? Mounted (the disk or a partition, in this process's mount namespace), used as swap, or
 /// held by another block device (dm, md, on the disk or a partition). The write cmdlets call
-/// <see cref="GetWriteRefusal"/> (or <see cref="Inspect"/>, then <see cref="ErrorRecords.DiskInUse"/>).
+/// <see cref="Inspect"/>; the cmdlets turn a disk in use into their refusal.
 /// </summary>
 /// <remarks>
 /// Reads /proc and /sys only. It can't see an open by another process (the kernel shows no such thing short of
@@ -73,22 +72,12 @@ public sealed class DiskUsage
     }
 
     /// <summary>
-    /// The refusal a write cmdlet reports before touching <paramref name="disk"/>, or null when the disk is free:
-    /// <c>if (DiskUsage.GetWriteRefusal(name, target) is ErrorRecord busy) { ThrowTerminatingError(busy); }</c>
-    /// </summary>
-    public static ErrorRecord? GetWriteRefusal(string disk, object? target)
-    {
-        DiskUsage usage = Inspect(disk);
-        return usage.IsInUse ? ErrorRecords.DiskInUse(usage, target) : null;
-    }
-
-    /// <summary>
     /// Inspects a disk by kernel name or path ("vdb", "/dev/vdb"). A name that isn't a block device gives an
     /// empty (not in use) result: the caller has already resolved the disk.
     /// </summary>
     public static DiskUsage Inspect(string disk)
     {
-        string name = VirtioBlkDiscovery.Normalize(disk);
+        string name = DiskIdentity.NormalizeName(disk);
         string block = Path.Combine(Sysfs.BlockRoot, name);
         string[] partitions = Sysfs.ListNames(block)
             .Where(entry => File.Exists(Path.Combine(block, entry, "partition")))

@@ -1,15 +1,10 @@
 using System;
 
-namespace VirtioBlk.PowerShell.Devices;
+namespace VirtioBlk.Core.Devices;
 
 /// <summary>
 /// One virtio-blk disk as sysfs describes it. Built by <see cref="VirtioBlkDiscovery"/> without opening the disk.
 /// </summary>
-/// <remarks>
-/// Lives in the PowerShell assembly for now because VirtioBlk.Core (the io_uring core) has no notion of sysfs
-/// discovery and is owned separately. If the core ever needs it (a benchmark sizing its ring from MaxSegments,
-/// say), this class and <see cref="VirtioBlkDiscovery"/> move there unchanged: they use nothing from PowerShell.
-/// </remarks>
 public sealed class VirtioBlkDevice
 {
     /// <summary>Kernel name of the disk: "vda".</summary>

@@ -4,25 +4,33 @@ using System.Globalization;
 using System.IO;
 using System.Text;
 
-namespace VirtioBlk.PowerShell.Devices;
+namespace VirtioBlk.Core.Devices;
 
 /// <summary>
 /// Reads the kernel's text files under /sys and /proc. Device discovery never opens a disk: everything the
 /// module shows about a disk comes from here, so a disk that refuses opens (this machine's /dev/vda) is listed
 /// in full.
 /// </summary>
-internal static class Sysfs
+public static class Sysfs
 {
-    internal const string BlockRoot = "/sys/block";
-    internal const string PassthroughClassRoot = "/sys/class/vblk-generic";
-    internal const string VirtioBlkModuleParameters = "/sys/module/virtio_blk/parameters";
-    internal const string DebugfsBlockRoot = "/sys/kernel/debug/block";
-    internal const string MountInfo = "/proc/self/mountinfo";
-    internal const string Swaps = "/proc/swaps";
-    internal const string DevRoot = "/dev";
+    public const string BlockRoot = "/sys/block";
+    public const string ClassBlockRoot = "/sys/class/block";
+    public const string DevBlockRoot = "/sys/dev/block";
+    public const string DevCharRoot = "/sys/dev/char";
+    public const string PassthroughClassRoot = "/sys/class/vblk-generic";
+    public const string VirtioBlkModuleParameters = "/sys/module/virtio_blk/parameters";
+    public const string DebugfsBlockRoot = "/sys/kernel/debug/block";
+    public const string MountInfo = "/proc/self/mountinfo";
+    public const string Swaps = "/proc/swaps";
+    public const string DevRoot = "/dev";
+    public const string ProcSelfStatus = "/proc/self/status";
+    public const string OsRelease = "/proc/sys/kernel/osrelease";
+
+    /// <summary>kernel.io_uring_disabled: 0 allowed, 1 only for kernel.io_uring_group members, 2 disabled.</summary>
+    public const string IoUringDisabledSysctl = "/proc/sys/kernel/io_uring_disabled";
 
     /// <summary>The file's text without the trailing newline, or null when the file does not exist or can't be read.</summary>
-    internal static string? TryReadText(string path)
+    public static string? TryReadText(string path)
     {
         try
         {
@@ -36,21 +44,33 @@ internal static class Sysfs
         }
     }
 
-    /// <summary>A required attribute: throws <see cref="InvalidDataException"/> naming the file when it is absent.</summary>
-    internal static string ReadText(string path)
-        => TryReadText(path) ?? throw new InvalidDataException($"Cannot read '{path}'.");
+    /// <summary>A required attribute: throws <see cref="SysfsException"/> naming the file when it is absent.</summary>
+    public static string ReadText(string path)
+        => TryReadText(path) ?? throw new SysfsException(path, "cannot be read");
 
-    internal static long ReadInt64(string path)
+    public static long ReadInt64(string path)
     {
         string text = ReadText(path).Trim();
         return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long value)
             ? value
-            : throw new InvalidDataException($"'{path}' holds '{text}', not a number.");
+            : throw new SysfsException(path, $"holds '{text}', not a number");
     }
 
-    internal static int ReadInt32(string path) => checked((int)ReadInt64(path));
+    public static ulong ReadUInt64(string path)
+    {
+        string text = ReadText(path).Trim();
+        return ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong value)
+            ? value
+            : throw new SysfsException(path, $"holds '{text}', not a number");
+    }
 
-    internal static long? TryReadInt64(string path)
+    public static int ReadInt32(string path)
+    {
+        long value = ReadInt64(path);
+        return value <= int.MaxValue ? (int)value : throw new SysfsException(path, $"holds {value}, more than this module expects");
+    }
+
+    public static long? TryReadInt64(string path)
     {
         string? text = TryReadText(path)?.Trim();
         return text is not null && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long value)
@@ -59,7 +79,7 @@ internal static class Sysfs
     }
 
     /// <summary>The last path component of a symlink's target ("virtio_blk" for .../drivers/virtio_blk), or null.</summary>
-    internal static string? LinkTargetName(string path)
+    public static string? LinkTargetName(string path)
     {
         try
         {
@@ -73,7 +93,7 @@ internal static class Sysfs
     }
 
     /// <summary>Where a chain of symlinks ends (absolute), or null when <paramref name="path"/> is not a link or is unreadable.</summary>
-    internal static string? ResolveFinalPath(string path)
+    public static string? ResolveFinalPath(string path)
     {
         try
         {
@@ -86,7 +106,7 @@ internal static class Sysfs
     }
 
     /// <summary>Directory entry names, sorted, or none when the directory is missing.</summary>
-    internal static string[] ListNames(string directory)
+    public static string[] ListNames(string directory)
     {
         try
         {
@@ -109,7 +129,7 @@ internal static class Sysfs
     /// Decodes the octal escapes the kernel writes in /proc/*/mountinfo and /proc/swaps (space \040, tab \011,
     /// newline \012, backslash \134).
     /// </summary>
-    internal static string UnescapeOctal(string field)
+    public static string UnescapeOctal(string field)
     {
         if (field.IndexOf('\\') < 0)
         {
@@ -152,10 +172,22 @@ internal static class Sysfs
     }
 }
 
-/// <summary>Orders disk names as the kernel allocates them: vda..vdz, then vdaa (shorter first, then ordinal).</summary>
-internal sealed class DiskNameComparer : IComparer<string>
+/// <summary>A sysfs or procfs attribute that is missing or malformed: usually the disk went away meanwhile.</summary>
+public sealed class SysfsException : IOException
 {
-    internal static readonly DiskNameComparer Instance = new();
+    public SysfsException(string path, string problem) : base($"'{path}' {problem}.")
+    {
+        Path = path;
+    }
+
+    /// <summary>The attribute's file.</summary>
+    public string Path { get; }
+}
+
+/// <summary>Orders disk names as the kernel allocates them: vda..vdz, then vdaa (shorter first, then ordinal).</summary>
+public sealed class DiskNameComparer : IComparer<string>
+{
+    public static readonly DiskNameComparer Instance = new();
 
     public int Compare(string? x, string? y)
     {

@@ -1,7 +1,7 @@
 using System.Collections.Generic;
 using System.Globalization;
 
-namespace VirtioBlk.PowerShell.Devices;
+namespace VirtioBlk.Core.Devices;
 
 /// <summary>
 /// Names for the bits of /sys/block/X/device/features: the features the driver negotiated with the device, one

@@ -1,0 +1,165 @@
+using System;
+using System.Runtime.CompilerServices;
+using VirtioBlk.Core.Abi;
+using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Uring;
+
+namespace VirtioBlk.Core.Io;
+
+/// <summary>
+/// How data I/O is issued — path, vectored, registered buffer, registered file — and the one place that turns
+/// "read or write this buffer at this offset" into an SQE, splits a buffer into iovecs and judges a completion.
+/// The sector-I/O session and the benchmark worker both prepare every I/O here, so the two cannot diverge.
+/// </summary>
+public readonly unsafe struct IoShape
+{
+    /// <summary>iovecs per vectored I/O at most (fewer when the I/O has fewer logical blocks).</summary>
+    public const int MaxIovecs = 4;
+
+    public IoShape(IoPathKind path, bool vectored, bool fixedBuffer, bool registeredFile, int logicalBlockSize)
+    {
+        if (logicalBlockSize < IoRules.SectorSize || (logicalBlockSize & (logicalBlockSize - 1)) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(logicalBlockSize), logicalBlockSize, "The logical block size must be a power of two of at least 512.");
+        }
+
+        Path = path;
+        Vectored = vectored;
+        FixedBuffer = fixedBuffer;
+        RegisteredFile = registeredFile;
+        LogicalBlockSize = logicalBlockSize;
+    }
+
+    public IoPathKind Path { get; }
+
+    public bool Vectored { get; }
+
+    public bool FixedBuffer { get; }
+
+    /// <summary>The fd in the SQE is an index into the ring's registered files (IOSQE_FIXED_FILE).</summary>
+    public bool RegisteredFile { get; }
+
+    /// <summary>The unit iovec pieces are cut on.</summary>
+    public int LogicalBlockSize { get; }
+
+    /// <summary>The SQE size the ring must have: passthrough commands need 128-byte SQEs.</summary>
+    public IoUringSetupFlags RingFlags => Path == IoPathKind.Passthrough ? IoUringSetupFlags.Sqe128 : IoUringSetupFlags.None;
+
+    /// <summary>
+    /// Fills <paramref name="sqe"/> for one read or write of <paramref name="length"/> bytes at
+    /// <paramref name="buffer"/> from disk byte <paramref name="byteOffset"/>. For vectored I/O,
+    /// <paramref name="iovecs"/> is this I/O's own room for <see cref="MaxIovecs"/> entries. A registered buffer is
+    /// index 0. Passthrough sectors are 512-byte units whatever the logical block size.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prepare(IoUringSqe* sqe, int sqeSize, int fd, bool write, byte* buffer, int length, ulong byteOffset, IoVec* iovecs, ulong userData)
+    {
+        void* data = buffer;
+        uint dataLength = (uint)length;
+        if (Vectored)
+        {
+            dataLength = (uint)Split(buffer, length, LogicalBlockSize, iovecs);
+            data = iovecs;
+        }
+
+        if (Path == IoPathKind.Passthrough)
+        {
+            VirtioBlkCommand.Prep(sqe, sqeSize, fd, write ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In,
+                byteOffset >> VirtioBlkConstants.SectorShift, data, dataLength, Vectored, FixedBuffer ? 0 : -1, userData);
+        }
+        else
+        {
+            IoUringOp op = (Vectored, FixedBuffer, write) switch
+            {
+                (true, true, false) => IoUringOp.ReadvFixed,
+                (true, true, true) => IoUringOp.WritevFixed,
+                (true, false, false) => IoUringOp.Readv,
+                (true, false, true) => IoUringOp.Writev,
+                (false, true, false) => IoUringOp.ReadFixed,
+                (false, true, true) => IoUringOp.WriteFixed,
+                (false, false, false) => IoUringOp.Read,
+                _ => IoUringOp.Write,
+            };
+            Sqe.PrepRw(sqe, op, fd, (ulong)data, dataLength, byteOffset, userData);
+            // buf_index 0: the one registered buffer (PrepRw cleared it).
+        }
+
+        if (RegisteredFile)
+        {
+            Sqe.SetFixedFile(sqe);
+        }
+    }
+
+    /// <summary>
+    /// The one iovec splitter: up to <see cref="MaxIovecs"/> contiguous pieces, each a whole number of
+    /// <paramref name="unit"/>-byte blocks (as O_DIRECT and the virtio spec need), sizes as even as the blocks allow.
+    /// Returns the number of pieces.
+    /// </summary>
+    public static int Split(byte* buffer, int length, int unit, IoVec* iovecs)
+    {
+        int blocks = length / unit;
+        int pieces = Math.Clamp(blocks, 1, MaxIovecs);
+        int offset = 0;
+        for (int i = 0; i < pieces; i++)
+        {
+            int pieceBytes = i == pieces - 1 ? length - offset : (blocks / pieces + (i < blocks % pieces ? 1 : 0)) * unit;
+            iovecs[i] = new IoVec { Base = (nint)(buffer + offset), Length = (nuint)pieceBytes };
+            offset += pieceBytes;
+        }
+
+        return pieces;
+    }
+
+    /// <summary>Whether a completion of an I/O of <paramref name="expected"/> bytes succeeded in full (the hot-path test).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Succeeded(int res, int expected) => Path == IoPathKind.Passthrough ? res == 0 : res == expected;
+
+    /// <summary>The failure a completion stands for, or null when it succeeded (see <see cref="VirtioBlkCommand.Decode"/>).</summary>
+    public IoUringException? Failure(int res, int expected, bool write, string path)
+    {
+        if (Succeeded(res, expected))
+        {
+            return null;
+        }
+
+        IoOperationKind kind = write ? IoOperationKind.Write : IoOperationKind.Read;
+        string op = OperationName(write);
+        if (Path == IoPathKind.Passthrough)
+        {
+            return VirtioBlkCommand.Failure(res, kind, op, path);
+        }
+
+        return res < 0
+            ? new IoUringException((Errno)(-res), kind, op, path: path)
+            : new IoUringException(Errno.EIO, kind, op, $"Short transfer: {res} of {expected} bytes.", path);
+    }
+
+    /// <summary>A completion's result for people: "EIO (5): Input/output error", "VIRTIO_BLK_S_IOERR", "short transfer of 512 bytes".</summary>
+    public static string DescribeResult(IoPathKind path, int res)
+    {
+        if (path == IoPathKind.Passthrough)
+        {
+            (Errno errno, VirtioBlkStatus? status) = VirtioBlkCommand.Decode(res);
+            return status is VirtioBlkStatus s ? VirtioBlkCommand.StatusName(s) : ErrnoText.Describe(errno);
+        }
+
+        return res < 0 ? ErrnoText.Describe((Errno)(-res)) : $"short transfer of {res} bytes";
+    }
+
+    /// <summary>The operation's name for people: "READ_FIXED", "URING_CMD IO_VEC write".</summary>
+    public string OperationName(bool write) => (Path, Vectored, FixedBuffer, write) switch
+    {
+        (IoPathKind.Passthrough, true, _, false) => "URING_CMD IO_VEC read",
+        (IoPathKind.Passthrough, true, _, true) => "URING_CMD IO_VEC write",
+        (IoPathKind.Passthrough, false, _, false) => "URING_CMD IO read",
+        (IoPathKind.Passthrough, false, _, true) => "URING_CMD IO write",
+        (_, true, true, false) => "READV_FIXED",
+        (_, true, true, true) => "WRITEV_FIXED",
+        (_, true, false, false) => "READV",
+        (_, true, false, true) => "WRITEV",
+        (_, false, true, false) => "READ_FIXED",
+        (_, false, true, true) => "WRITE_FIXED",
+        (_, false, false, false) => "READ",
+        (_, false, false, true) => "WRITE",
+    };
+}
