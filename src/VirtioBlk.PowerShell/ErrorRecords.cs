@@ -330,21 +330,6 @@ public static class ErrorRecords
             "Unmount its file systems, 'swapoff' its swap areas and remove its holders (dmsetup, mdadm --stop), "
             + "or write to a disk that Get-VirtioBlkDevice shows with InUse = False.");
 
-    /// <summary>An offset or length that is not a multiple of the logical block size.</summary>
-    public static ErrorRecord Unaligned(string parameter, long value, int logicalBlockSize, object? target)
-        => Create(UnalignedId, ErrorCategory.InvalidArgument,
-            $"-{parameter} {value} is not a multiple of the disk's logical block size ({logicalBlockSize} bytes), "
-            + "which direct I/O requires.",
-            target,
-            $"Round -{parameter} to a multiple of {logicalBlockSize}.");
-
-    /// <summary>A request that would end past the disk's last byte.</summary>
-    public static ErrorRecord BeyondEndOfDevice(long offset, long length, long sizeBytes, object? target)
-        => Create(BeyondEndOfDeviceId, ErrorCategory.InvalidArgument,
-            $"Bytes {offset}..{offset + length - 1} go past the end of the disk ({sizeBytes} bytes).",
-            target,
-            $"Keep offset + length at most {sizeBytes} (the SizeBytes property of Get-VirtioBlkDevice).");
-
     /// <summary>-Path names nothing.</summary>
     public static ErrorRecord PathNotFound(string path)
         => Create(PathNotFoundId, ErrorCategory.ObjectNotFound,
@@ -391,18 +376,6 @@ public static class ErrorRecords
             $"The data is {length} bytes, not a multiple of the disk's logical block size ({logicalBlockSize} bytes).",
             target,
             below == 0 ? $"Pad the data to {above} bytes." : $"Trim the data to {below} bytes or pad it to {above}.");
-    }
-
-    /// <summary>Sectors that run past the end of the disk; names the last valid start for that count.</summary>
-    public static ErrorRecord SectorsBeyondEnd(ulong sector, ulong count, ulong diskSectors, object? target)
-    {
-        string action = count > diskSectors
-            ? $"The disk has only {diskSectors} sectors; use -Count {diskSectors} or less."
-            : $"The disk has {diskSectors} sectors (0..{diskSectors - 1}); with {count} sectors, -Sector can be at most {diskSectors - count}.";
-        return Create(BeyondEndOfDeviceId, ErrorCategory.InvalidArgument,
-            $"Sectors {sector}..{sector + count - 1} go past the end of the disk.",
-            target,
-            action);
     }
 
     /// <summary>Nothing to transfer.</summary>

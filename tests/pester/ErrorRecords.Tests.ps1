@@ -76,13 +76,27 @@ Describe 'ErrorRecords.FromIoUring' -Tags CI {
 }
 
 Describe 'ErrorRecords for the module''s own conditions' -Tags CI {
+    BeforeAll {
+        # A 1536-byte disk of 512-byte blocks, and one with no medium, as the core's rules see them.
+        $Disk = [VirtioBlk.Core.Devices.DiskGeometry]::new('vdz', 1536, 512, 131072, $false, $false)
+        $NoMedium = [VirtioBlk.Core.Devices.DiskGeometry]::new('loop9', 0, 512, 131072, $false, $false)
+        function Get-Refusal([scriptblock] $Rule) {
+            try { & $Rule; throw 'the rule did not refuse' }
+            catch [System.Management.Automation.MethodInvocationException] { $ErrorRecords::FromException($_.Exception.InnerException, 'vdz') }
+        }
+    }
+
     It '<Id> is <Category> and says what to do' -TestCases @(
         @{ Id = 'VirtioBlkDeviceNotFound'; Category = 'ObjectNotFound'; Make = { $ErrorRecords::DeviceNotFound('vdz') }; Advice = '*Get-VirtioBlkDevice*' }
         @{ Id = 'VirtioBlkNotVirtioDisk'; Category = 'InvalidArgument'; Make = { $ErrorRecords::NotVirtioDisk('loop0', $null) }; Advice = '*Get-VirtioBlkDevice*' }
         @{ Id = 'VirtioBlkPartitionNotDisk'; Category = 'InvalidArgument'; Make = { $ErrorRecords::PartitionNotDisk('vdz1', 'vdz') }; Advice = '*-Name vdz*' }
         @{ Id = 'VirtioBlkPassthroughUnavailable'; Category = 'NotInstalled'; Make = { $ErrorRecords::PassthroughUnavailable('vdz') }; Advice = '*/dev/vdz instead*' }
-        @{ Id = 'VirtioBlkUnaligned'; Category = 'InvalidArgument'; Make = { $ErrorRecords::Unaligned('Offset', 100, 512, 'vdz') }; Advice = '*multiple of 512*' }
-        @{ Id = 'VirtioBlkBeyondEndOfDevice'; Category = 'InvalidArgument'; Make = { $ErrorRecords::BeyondEndOfDevice(1024, 1024, 1536, 'vdz') }; Advice = '*at most 1536*' }
+        @{ Id = 'VirtioBlkUnaligned'; Category = 'InvalidArgument'; Make = { Get-Refusal { [VirtioBlk.Core.Io.IoRules]::CheckDataLength($Disk, 100) } }; Advice = 'Pad the data to 512 bytes.' }
+        @{ Id = 'VirtioBlkBeyondEndOfDevice'; Category = 'InvalidArgument'; Make = { Get-Refusal { [VirtioBlk.Core.Io.IoRules]::CheckSectorRange($Disk, 2, 2, 'Count') } }; Advice = '*-Sector can be at most 1*' }
+        @{ Id = 'VirtioBlkBeyondEndOfDevice'; Category = 'InvalidArgument'; Make = { Get-Refusal { [VirtioBlk.Core.Io.IoRules]::ParseRange('1K+1K', $Disk) } }; Advice = '*1536 bytes*' }
+        @{ Id = 'VirtioBlkInvalidArgument'; Category = 'InvalidArgument'; Make = { Get-Refusal { [VirtioBlk.Core.Io.IoRules]::ParseRange('1K-512', $Disk) } }; Advice = '*END after START*' }
+        @{ Id = 'VirtioBlkNoMedium'; Category = 'ResourceUnavailable'; Make = { Get-Refusal { [VirtioBlk.Core.Io.IoRules]::CheckSectorRange($NoMedium, 0, 1, 'Count') } }; Advice = '*losetup*' }
+        @{ Id = 'VirtioBlkBufferTooLarge'; Category = 'LimitsExceeded'; Make = { Get-Refusal { [VirtioBlk.Core.Io.IoRules]::CheckBufferBytes(16MB, 257, 1, 'QueueDepth') } }; Advice = '*-QueueDepth*' }
         @{ Id = 'VirtioBlkDiskInUse'; Category = 'ResourceBusy'; Make = { $ErrorRecords::DiskInUse([VirtioBlk.Core.Devices.DiskUsage]::Inspect('vda'), 'vda') }; Advice = '*Unmount*' }
         @{ Id = 'VirtioBlkSysfsUnreadable'; Category = 'ReadError'; Make = { $ErrorRecords::FromException([VirtioBlk.Core.Devices.SysfsException]::new('/sys/block/vdz/size', 'cannot be read'), 'vdz') }; Advice = '*Get-VirtioBlkDevice*' }
     ) {
