@@ -158,7 +158,7 @@ public sealed unsafe class PassthroughTests
     public void IoVecWithAFixedBufferIsRefusedByTheKernelAndBeforeSubmission()
     {
         VirtioDisk disk = VirtioDisk.Require("vbfile");
-        Assert.Throws<ArgumentException>(() => SectorIoSession.Open(disk.CharPath,
+        Assert.Throws<IoRequestException>(() => SectorIoSession.Open(disk.CharPath,
             new SectorIoOptions { Path = IoPathKind.Passthrough, Vectored = true, FixedBuffer = true }));
 
         using var buf = new AlignedBuffer(8192);
