@@ -81,6 +81,9 @@ public static class ErrorRecords
     public const string SourceUnreadableId = "VirtioBlkSourceUnreadable";
 
     public const string NoMediumId = "VirtioBlkNoMedium";
+    public const string InputNotBytesId = "VirtioBlkInputNotBytes";
+    public const string IncompleteInputId = "VirtioBlkIncompleteInput";
+    public const string SourceNotFileId = "VirtioBlkSourceNotFile";
     public const string BufferTooLargeId = "VirtioBlkBufferTooLarge";
 
     /// <summary>The most bytes one Read-/Write-VirtioBlkSector call moves: the core's limit.</summary>
@@ -434,6 +437,13 @@ public static class ErrorRecords
             target,
             "Write to a writable disk, or clear the flag with 'blockdev --setrw' if an admin set it (a device that "
             + "offers VIRTIO_BLK_F_RO stays read-only).");
+
+    /// <summary>-SourcePath is not a regular file: a directory, or a device or FIFO with no fixed length.</summary>
+    public static ErrorRecord SourceNotFile(string path, string what)
+        => Create(SourceNotFileId, ErrorCategory.InvalidArgument,
+            $"The source '{path}' is {what}, not a regular file.",
+            path,
+            "Give a regular file whose length is a multiple of the disk's logical block size, or pipe a byte[] in.");
 
     /// <summary>-SourcePath is missing or can't be read.</summary>
     public static ErrorRecord SourceUnreadable(string path, Exception e)

@@ -77,8 +77,11 @@ public sealed unsafe class SectorIoSession : IDisposable
     private readonly long[] _slotOffset; // byte offset into the caller's span, per slot
     private readonly int[] _slotLength;
 
-    private SectorIoSession(DiskIdentity disk, string devicePath, SectorIoOptions options)
+    private readonly Action<string>? _log;
+
+    private SectorIoSession(DiskIdentity disk, string devicePath, SectorIoOptions options, Action<string>? log)
     {
+        _log = log;
         Disk = disk;
         DevicePath = devicePath;
         Geometry = disk.Geometry;
@@ -101,6 +104,7 @@ public sealed unsafe class SectorIoSession : IDisposable
         try
         {
             _fd = SafeFileDescriptor.Open(devicePath, flags);
+            log?.Invoke($"Opened {devicePath} {(options.Write ? "read-write" : "read-only")}{(pt ? "" : ", O_DIRECT")}{(options.Exclusive ? (pt ? $", holding {disk.BlockPath} with O_EXCL" : ", O_EXCL") : "")}.");
         }
         catch
         {
@@ -110,6 +114,7 @@ public sealed unsafe class SectorIoSession : IDisposable
         try
         {
             _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = _shape.RingFlags | (options.Poll ? IoUringSetupFlags.IoPoll : 0) });
+            log?.Invoke($"Ring: {_ring.SqEntries} SQ / {_ring.CqEntries} CQ entries of {_ring.SqeSize}/{_ring.CqeSize} bytes, flags {_ring.SetupFlags}, features {_ring.Features}.");
             _staging = new AlignedBuffer((int)staging);
             if (options.Vectored)
             {
@@ -118,6 +123,7 @@ public sealed unsafe class SectorIoSession : IDisposable
             if (options.FixedBuffer)
             {
                 _ring.RegisterBuffers(new[] { _staging });
+                log?.Invoke($"Registered one {staging}-byte buffer (index 0).");
             }
         }
         catch
@@ -154,7 +160,7 @@ public sealed unsafe class SectorIoSession : IDisposable
     /// passthrough. Refuses (before opening anything) a node that does not carry the path and any mode the disk
     /// or kernel cannot do.
     /// </summary>
-    public static SectorIoSession Open(string devicePath, SectorIoOptions options)
+    public static SectorIoSession Open(string devicePath, SectorIoOptions options, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         DiskIdentity disk = DiskIdentity.Resolve(devicePath);
@@ -163,7 +169,7 @@ public sealed unsafe class SectorIoSession : IDisposable
         {
             IoRules.CheckWritable(disk.Geometry);
         }
-        return new SectorIoSession(disk, devicePath, options);
+        return new SectorIoSession(disk, devicePath, options, log);
     }
 
     /// <summary>Reads <c>destination.Length</c> bytes starting at 512-byte <paramref name="sector"/>.</summary>
@@ -184,7 +190,12 @@ public sealed unsafe class SectorIoSession : IDisposable
     {
         // A polled ring accepts only pollable reads and writes, so a polled session flushes through a second,
         // interrupt-driven ring, made once and kept.
-        IoUring ring = Options.Poll ? _flushRing ??= new IoUring(new IoUringOptions { Entries = 2, Flags = _shape.RingFlags }) : _ring;
+        if (Options.Poll && _flushRing is null)
+        {
+            _flushRing = new IoUring(new IoUringOptions { Entries = 2, Flags = _shape.RingFlags });
+            _log?.Invoke("Flushing through a second, interrupt-driven ring: a polled ring takes only reads and writes.");
+        }
+        IoUring ring = _flushRing ?? _ring;
         IoUringSqe* sqe = ring.GetSqeOrThrow();
         bool pt = Options.Path == IoPathKind.Passthrough;
         if (pt)

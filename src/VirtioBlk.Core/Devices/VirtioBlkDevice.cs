@@ -83,22 +83,22 @@ public sealed class VirtioBlkDevice
     public int NrRequests { get; internal set; }
 
     /// <summary>Negotiated virtio feature names decoded from <see cref="FeatureBits"/>, in bit order.</summary>
-    public string[] Features { get; internal set; } = Array.Empty<string>();
+    public TextList Features { get; internal set; } = TextList.None;
 
     /// <summary>/sys/block/X/device/features verbatim: one '0'/'1' per bit, bit 0 first.</summary>
     public string FeatureBits { get; internal set; } = "";
 
     /// <summary>Partition names ("vda1", ...).</summary>
-    public string[] Partitions { get; internal set; } = Array.Empty<string>();
+    public TextList Partitions { get; internal set; } = TextList.None;
 
     /// <summary>Where the disk or one of its partitions is mounted, from /proc/self/mountinfo.</summary>
-    public string[] MountPoints { get; internal set; } = Array.Empty<string>();
+    public TextList MountPoints { get; internal set; } = TextList.None;
 
     /// <summary>/sys/block/X/holders: devices built on the whole disk (dm, md).</summary>
-    public string[] Holders { get; internal set; } = Array.Empty<string>();
+    public TextList Holders { get; internal set; } = TextList.None;
 
     /// <summary>Swap areas on the disk or its partitions, from /proc/swaps.</summary>
-    public string[] SwapAreas { get; internal set; } = Array.Empty<string>();
+    public TextList SwapAreas { get; internal set; } = TextList.None;
 
     /// <summary>
     /// Mounted, used as swap, or held (by the disk or a partition): the write cmdlets refuse such a disk.

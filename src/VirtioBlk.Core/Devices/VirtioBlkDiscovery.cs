@@ -73,11 +73,11 @@ public static class VirtioBlkDiscovery
             WriteCache = Sysfs.TryReadText(Path.Combine(queue, "write_cache")),
             NrRequests = (int)(Sysfs.TryReadInt64(Path.Combine(queue, "nr_requests")) ?? 0),
             FeatureBits = featureBits,
-            Features = VirtioFeatures.Decode(featureBits),
-            Partitions = usage.Partitions,
-            MountPoints = usage.MountPoints,
-            Holders = Sysfs.ListNames(Path.Combine(block, "holders")),
-            SwapAreas = usage.SwapAreas,
+            Features = new TextList(VirtioFeatures.Decode(featureBits)),
+            Partitions = new TextList(usage.Partitions),
+            MountPoints = new TextList(usage.MountPoints),
+            Holders = new TextList(Sysfs.ListNames(Path.Combine(block, "holders"))),
+            SwapAreas = new TextList(usage.SwapAreas),
             InUse = usage.IsInUse,
         };
     }

@@ -16,7 +16,7 @@ namespace VirtioBlk.Core.Io;
 public static partial class IoRules
 {
     /// <summary>The most bytes one Read-/Write-VirtioBlkSector call moves: the data is one managed array in memory.</summary>
-    public const long MaxTransferBytes = 1L << 30;
+    public const long MaxTransferBytes = 256L << 20;
 
     /// <summary>The largest benchmark block (bytes per I/O).</summary>
     public const int MaxBlockSize = 16 << 20;

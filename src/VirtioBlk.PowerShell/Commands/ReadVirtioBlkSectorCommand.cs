@@ -1,5 +1,5 @@
 using System;
-using System.IO;
+using System.Collections.Generic;
 using System.Management.Automation;
 using VirtioBlk.Core;
 using VirtioBlk.Core.Devices;
@@ -16,33 +16,47 @@ namespace VirtioBlk.PowerShell;
 /// <example>Read-VirtioBlkSector /dev/vdb -Sector 0</example>
 /// <example>Get-VirtioBlkDevice vdb | Read-VirtioBlkSector -Sector 2048 -Count 64 -Mode Passthrough -Poll</example>
 /// <example>Read-VirtioBlkSector /dev/vdb 0 -Count 8 -Raw | Set-Content -AsByteStream mbr.bin</example>
-[Cmdlet(VerbsCommunications.Read, "VirtioBlkSector", DefaultParameterSetName = ObjectSet)]
-[OutputType(typeof(VirtioBlkSectorData), ParameterSetName = new[] { ObjectSet })]
-[OutputType(typeof(byte[]), ParameterSetName = new[] { RawSet })]
+[Cmdlet(VerbsCommunications.Read, "VirtioBlkSector", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(VirtioBlkSectorData), typeof(byte[]))]
 public sealed class ReadVirtioBlkSectorCommand : SectorIoCommandBase
 {
-    private const string ObjectSet = "Object";
-    private const string RawSet = "Raw";
-
     /// <summary>
-    /// The disk: a block device (/dev/vdb, or any block device such as /dev/loop0 on the block path), its
-    /// passthrough char device (/dev/vdbc0), or a kernel name (vdb). Binds the Path property of piped objects.
+    /// The disks: block devices (/dev/vdb, or any block device such as /dev/loop0 on the block path), passthrough
+    /// char devices (/dev/vdbc0) or kernel names (vdb); resolved like Get-Content -Path (relative to $PWD, ~,
+    /// wildcards). Takes strings from the pipeline and the Path property of piped objects.
     /// </summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
     [Alias("DevicePath")]
     [ArgumentCompleter(typeof(VirtioBlkDevicePathCompleter))]
     [ValidateNotNullOrEmpty]
-    public string Path { get; set; } = "";
+    [SupportsWildcards]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    /// <summary>Like -Path, but taken exactly as typed: no wildcards.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LiteralPathSet)]
+    [Alias("PSPath", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
     /// <summary>Sectors to read, in 512-byte units; a multiple of the logical block size in sectors. Default: one logical block.</summary>
     [Parameter(Position = 2)]
+    [WholeNumber]
+    [ValidateRange(1, int.MaxValue)]
     public int? Count { get; set; }
 
     /// <summary>Emit only the bytes, as one byte[] (for Format-Hex, Set-Content -AsByteStream).</summary>
-    [Parameter(Mandatory = true, ParameterSetName = RawSet)]
+    [Parameter]
     public SwitchParameter Raw { get; set; }
 
     protected override void ProcessRecord()
+    {
+        foreach (DevicePaths.Item item in DevicePaths.Resolve(this, ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        {
+            ReadOne(item);
+        }
+    }
+
+    private void ReadOne(DevicePaths.Item item)
     {
         DiskIdentity disk;
         IoPathKind path;
@@ -51,20 +65,21 @@ public sealed class ReadVirtioBlkSectorCommand : SectorIoCommandBase
         string device;
         try
         {
-            disk = DiskIdentity.Resolve(Path);
-            ulong count = Count is int c ? (c < 0 ? 0 : (ulong)c) : (ulong)disk.Geometry.SectorsPerBlock;
+            disk = DiskIdentity.Resolve(item.Resolved) with { Requested = item.Requested };
+            ulong count = Count is int c ? (ulong)c : (ulong)disk.Geometry.SectorsPerBlock;
             path = Plan(disk, count, IoKnob.Count);
             device = disk.PathFor(path)!;
             data = new byte[count * 512];
-            using SectorIoSession session = SectorIoSession.Open(device, OptionsFor(disk, path, data.Length, write: false, exclusive: false));
+            using SectorIoSession session = SectorIoSession.Open(device, OptionsFor(disk, path, data.Length, write: false, exclusive: false), WriteVerbose);
             micros = Run($"Reading {device}", data.Length, (progress, cancel) => session.Read(Sector, data, progress, cancel));
         }
         catch (Exception e) when (ErrorRecords.IsReportable(e))
         {
-            Report(e, Path);
+            Report(e, item.Requested);
             return;
         }
 
+        WriteVerbose($"Read {data.Length} bytes from {device} in {micros:0.0} us.");
         if (Raw)
         {
             WriteObject(data, enumerateCollection: false);
@@ -75,7 +90,7 @@ public sealed class ReadVirtioBlkSectorCommand : SectorIoCommandBase
         {
             Path = device,
             Disk = disk.Disk,
-            Mode = path,
+            Mode = path.ToString(),
             Sector = Sector,
             Count = (ulong)data.Length / 512,
             Length = data.Length,

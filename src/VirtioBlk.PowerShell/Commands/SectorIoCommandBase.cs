@@ -30,10 +30,13 @@ public enum VirtioBlkIoMode
 public abstract class SectorIoCommandBase : PSCmdlet, IDisposable
 {
     private const int ProgressActivityId = 0x7B1C;
+    private protected const string PathSet = "Path";
+    private protected const string LiteralPathSet = "LiteralPath";
     private readonly CancellationTokenSource _stop = new();
 
     /// <summary>First sector, in 512-byte units (the unit of the passthrough command); a multiple of the logical block size in sectors.</summary>
     [Parameter(Mandatory = true, Position = 1)]
+    [WholeNumber]
     public ulong Sector { get; set; }
 
     /// <summary>Auto (passthrough where the char device is usable, else block), Passthrough (/dev/vdXc0) or Block (/dev/vdX).</summary>

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using System.Management.Automation;
 using VirtioBlk.Core;
 using VirtioBlk.Core.Abi;
@@ -34,13 +35,16 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        IEnumerable<string> paths = Path ?? (IEnumerable<string>)VirtioBlkDiscovery.EnumerateDiskNames();
-        foreach (string path in paths)
+        IEnumerable<DevicePaths.Item> items = Path is null
+            ? VirtioBlkDiscovery.EnumerateDiskNames().Select(d => new DevicePaths.Item(d, d))
+            : DevicePaths.Resolve(this, Path, literal: false);
+        foreach (DevicePaths.Item item in items)
         {
+            string path = item.Requested;
             DiskIdentity target;
             try
             {
-                target = DiskIdentity.Resolve(path);
+                target = DiskIdentity.Resolve(item.Resolved) with { Requested = path };
             }
             catch (Exception e) when (ErrorRecords.IsReportable(e))
             {
@@ -54,7 +58,13 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
                 continue;
             }
 
-            WriteObject(Test(target));
+            VirtioBlkPassthroughReport report = Test(target);
+            foreach (PassthroughPrerequisite check in report.Checks)
+            {
+                WriteVerbose($"{target.Disk} {check.Name}: {check.State}. {check.Detail}");
+            }
+
+            WriteObject(report);
         }
     }
 
@@ -63,16 +73,16 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
         var checks = new List<PassthroughPrerequisite>();
         PassthroughPrerequisite ioUring = CheckIoUring();
         PassthroughPrerequisite charDevice = CheckCharDevice(t);
-        PassthroughPrerequisite sqe128 = ioUring.State == PrerequisiteState.Passed
+        PassthroughPrerequisite sqe128 = ioUring.Outcome == PrerequisiteState.Passed
             ? CheckSqe128Ring()
             : Skip("Sqe128Ring", "io_uring is not available");
-        PassthroughPrerequisite read = (charDevice.State, sqe128.State) switch
+        PassthroughPrerequisite read = (charDevice.Outcome, sqe128.Outcome) switch
         {
             (PrerequisiteState.Passed, PrerequisiteState.Passed) => CheckRead(t, poll: false),
             (PrerequisiteState.Passed, _) => Skip("PassthroughRead", "no 128-byte-SQE ring"),
             _ => Skip("PassthroughRead", "no char device"),
         };
-        PassthroughPrerequisite poll = CheckPoll(t, read.State == PrerequisiteState.Passed);
+        PassthroughPrerequisite poll = CheckPoll(t, read.Outcome == PrerequisiteState.Passed);
         checks.AddRange(new[] { ioUring, charDevice, sqe128, read, poll });
         return new VirtioBlkPassthroughReport(t.Disk, t.BlockPath, t.CharDevicePath, checks.ToArray());
     }

@@ -35,7 +35,7 @@ public sealed class PassthroughPrerequisite
     internal PassthroughPrerequisite(string name, PrerequisiteState state, string detail, string? remedy = null)
     {
         Name = name;
-        State = state;
+        Outcome = state;
         Detail = detail;
         Remedy = remedy;
     }
@@ -43,7 +43,10 @@ public sealed class PassthroughPrerequisite
     /// <summary>IoUring, CharDevice, Sqe128Ring, PassthroughRead or PollQueues.</summary>
     public string Name { get; }
 
-    public PrerequisiteState State { get; }
+    /// <summary>Passed, Failed or Skipped: a name, so JSON and CSV exports carry the word, not a number.</summary>
+    public string State => Outcome.ToString();
+
+    internal PrerequisiteState Outcome { get; }
 
     /// <summary>What was found; for a failure, the reason.</summary>
     public string Detail { get; }
@@ -51,7 +54,7 @@ public sealed class PassthroughPrerequisite
     /// <summary>What to do when it failed.</summary>
     public string? Remedy { get; }
 
-    public override string ToString() => State.ToString();
+    public override string ToString() => State;
 }
 
 /// <summary>Test-VirtioBlkPassthrough's answer for one disk.</summary>
@@ -93,21 +96,23 @@ public sealed class VirtioBlkPassthroughReport
     public PassthroughPrerequisite PollQueues => Get(nameof(PollQueues));
 
     /// <summary>Passthrough can be used on this disk.</summary>
-    public bool PassthroughUsable => Checks.Where(c => c.Name != nameof(PollQueues)).All(c => c.State == PrerequisiteState.Passed);
+    public bool PassthroughUsable => Checks.Where(c => c.Name != nameof(PollQueues)).All(c => c.Outcome == PrerequisiteState.Passed);
 
     /// <summary>Polled passthrough (-Mode Passthrough -Poll) can be used.</summary>
-    public bool PollUsable => PassthroughUsable && PollQueues.State == PrerequisiteState.Passed;
+    public bool PollUsable => PassthroughUsable && PollQueues.Outcome == PrerequisiteState.Passed;
 
-    /// <summary>The summary for scripts.</summary>
-    public PassthroughVerdict Verdict => PollUsable ? PassthroughVerdict.Ok
+    /// <summary>The summary for scripts: Ok, OkWithoutPoll or Unavailable (a name, also in JSON and CSV).</summary>
+    public string Verdict => VerdictKind.ToString();
+
+    internal PassthroughVerdict VerdictKind => PollUsable ? PassthroughVerdict.Ok
         : PassthroughUsable ? PassthroughVerdict.OkWithoutPoll
         : PassthroughVerdict.Unavailable;
 
     /// <summary>The first failure's reason (null when everything passed).</summary>
-    public string? Reason => Checks.FirstOrDefault(c => c.State == PrerequisiteState.Failed)?.Detail;
+    public string? Reason => Checks.FirstOrDefault(c => c.Outcome == PrerequisiteState.Failed)?.Detail;
 
     /// <summary>The first failure's remedy.</summary>
-    public string? Remedy => Checks.FirstOrDefault(c => c.State == PrerequisiteState.Failed)?.Remedy;
+    public string? Remedy => Checks.FirstOrDefault(c => c.Outcome == PrerequisiteState.Failed)?.Remedy;
 
     private PassthroughPrerequisite Get(string name) => Checks.First(c => c.Name == name);
 }

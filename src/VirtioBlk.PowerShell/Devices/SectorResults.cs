@@ -16,7 +16,7 @@ public sealed class VirtioBlkSectorData
     public string Disk { get; internal set; } = "";
 
     /// <summary>The path that ran: Block or Passthrough (never Auto).</summary>
-    public IoPathKind Mode { get; internal set; }
+    public string Mode { get; internal set; } = "";
 
     /// <summary>First sector, in 512-byte units.</summary>
     public ulong Sector { get; internal set; }
@@ -54,7 +54,7 @@ public sealed class VirtioBlkSectorWriteResult
     public string Disk { get; internal set; } = "";
 
     /// <summary>The path that ran: Block or Passthrough.</summary>
-    public IoPathKind Mode { get; internal set; }
+    public string Mode { get; internal set; } = "";
 
     public ulong Sector { get; internal set; }
 
@@ -99,19 +99,52 @@ public static class HexDump
     }
 
     /// <summary>"Offset            00 01 ... 0F  text" lines; offsets start at <paramref name="baseOffset"/>.</summary>
-    public static string Dump(byte[] bytes, ulong baseOffset)
+    public static string Dump(byte[] bytes, ulong baseOffset) => Dump(bytes, baseOffset, DefaultMaxLines);
+
+    /// <summary>Lines of 16 bytes a dump shows at most before it says how much it left out.</summary>
+    public const int DefaultMaxLines = 1024;
+
+    /// <summary>
+    /// A hexdump -C style dump: a run of identical 16-byte lines after the first is one "*" line (the next offset
+    /// shows where it ends), and after <paramref name="maxLines"/> printed lines the rest is summarised in a note.
+    /// </summary>
+    public static string Dump(byte[] bytes, ulong baseOffset, int maxLines)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         // As many hex digits as the last offset needs, at least 8, so a line fits 80 columns on disks up to 4 GiB.
         ulong last = baseOffset + (ulong)Math.Max(bytes.Length - 1, 0);
         int digits = Math.Max(8, (64 - System.Numerics.BitOperations.LeadingZeroCount(last) + 3) / 4);
         string format = "X" + digits.ToString(CultureInfo.InvariantCulture);
-        var text = new StringBuilder((bytes.Length / 16 + 2) * (digits + 70));
+        int lines = 0;
+        bool starred = false;
+        var text = new StringBuilder((Math.Min(bytes.Length / 16, maxLines) + 3) * (digits + 70));
         text.Append("Offset".PadLeft(digits)).Append("  00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F\n");
         for (int line = 0; line < bytes.Length; line += 16)
         {
-            text.Append((baseOffset + (ulong)line).ToString(format, CultureInfo.InvariantCulture)).Append("  ");
             int n = Math.Min(16, bytes.Length - line);
+            bool repeat = line >= 16 && n == 16 && bytes.AsSpan(line, 16).SequenceEqual(bytes.AsSpan(line - 16, 16));
+            if (repeat && line + 16 < bytes.Length)
+            {
+                if (!starred)
+                {
+                    text.Append("*\n");
+                    starred = true;
+                }
+
+                continue;
+            }
+
+            starred = false;
+            if (lines >= maxLines)
+            {
+                text.Append("... ").Append(bytes.Length - line).Append(" more bytes from ")
+                    .Append((baseOffset + (ulong)line).ToString(format, CultureInfo.InvariantCulture))
+                    .Append(" (all of them: -Raw | Format-Hex)\n");
+                break;
+            }
+
+            lines++;
+            text.Append((baseOffset + (ulong)line).ToString(format, CultureInfo.InvariantCulture)).Append("  ");
             for (int i = 0; i < 16; i++)
             {
                 if (i < n)
