@@ -48,14 +48,14 @@ public static unsafe class BlockDeviceGeometry
     public static ulong SizeBytes(SafeFileDescriptor fd, string path)
     {
         ulong size;
-        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKGETSIZE64, &size), IoOperationKind.Other, "ioctl(BLKGETSIZE64)", path);
+        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd, Sys.BLKGETSIZE64, &size), IoOperationKind.Other, "ioctl(BLKGETSIZE64)", path);
         return size;
     }
 
     public static int LogicalBlockSize(SafeFileDescriptor fd, string path)
     {
         int lbs;
-        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd.Fd, Sys.BLKSSZGET, &lbs), IoOperationKind.Other, "ioctl(BLKSSZGET)", path);
+        ErrnoText.ThrowIfFailed(Sys.Ioctl(fd, Sys.BLKSSZGET, &lbs), IoOperationKind.Other, "ioctl(BLKSSZGET)", path);
         return lbs;
     }
 }
