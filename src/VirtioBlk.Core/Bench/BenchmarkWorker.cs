@@ -81,7 +81,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             if (o.FixedBuffers) _ring.RegisterBuffers(new[] { _buffers });
             if (o.RegisteredFiles)
             {
-                _ring.RegisterFiles(new[] { _fd.Fd });
+                _ring.RegisterFiles(_fd);
                 _sqeFd = 0;
             }
             else
