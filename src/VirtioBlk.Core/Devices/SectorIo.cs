@@ -110,7 +110,7 @@ public sealed unsafe class SectorIoSession : IDisposable
             {
                 _iovecs = new AlignedBuffer(_depth * SectorIoOptions.IovecsPerIo * sizeof(IoVec));
             }
-            if (options.Vectored && options.FixedBuffer && !pt && !_ring.Probe().IsSupported(IoUringOp.ReadvFixed))
+            if (options.Vectored && options.FixedBuffer && !pt && !IoUringKernel.IsSupported(IoUringOp.ReadvFixed))
             {
                 throw new IoUringException(Errno.EOPNOTSUPP, IoOperationKind.Read, "READV_FIXED",
                     "Vectored I/O on a registered buffer needs IORING_OP_READV_FIXED (Linux 6.15); this kernel lacks it. Drop -Vectored or -FixedBuffer.");

@@ -92,7 +92,7 @@ public abstract class SectorIoCommandBase : PSCmdlet, IDisposable
                 break;
         }
 
-        if (path == IoPathKind.Block && Vectored && FixedBuffer && !IoUring.ProbeKernel().IsSupported(IoUringOp.ReadvFixed))
+        if (path == IoPathKind.Block && Vectored && FixedBuffer && !IoUringKernel.IsSupported(IoUringOp.ReadvFixed))
         {
             WriteError(ErrorRecords.UnsupportedCombination("-Vectored with -FixedBuffer on the block device",
                 "vectored I/O on a registered buffer needs IORING_OP_READV_FIXED/WRITEV_FIXED (Linux 6.15), which this kernel lacks.",
