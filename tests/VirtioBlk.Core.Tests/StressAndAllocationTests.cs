@@ -64,7 +64,7 @@ public sealed unsafe class StressAndAllocationTests
         SafeFileDescriptor fd = SafeFileDescriptor.Open(loop.Path, Interop.Sys.O_RDONLY | Interop.Sys.O_DIRECT);
         var buf = new AlignedBuffer(depth * BlockSize);
         var ring = new IoUring(new IoUringOptions { Entries = (uint)depth, Flags = IoUringSetupFlags.Sqe128 | IoUringSetupFlags.SingleIssuer });
-        ring.RegisterFiles(new[] { fd.Fd });
+        ring.RegisterFiles(fd);
         ring.RegisterBuffers(new[] { buf });
         ring.TryRegisterRingFd();
         return (loop, fd, buf, ring);
@@ -138,13 +138,14 @@ public sealed unsafe class StressAndAllocationTests
         using LoopDevice loop = LoopDevice.Create(1 << 20);
         byte[] data = new byte[4096];
         for (int i = 0; i < 5; i++) { using var s = Devices.SectorIoSession.Open(loop.Path, new Devices.SectorIoOptions()); s.Read(0, data); }
-        int before = Rings.OpenFdCount();
+        bool Owned(string target) => Rings.IsIoUring(target) || target == loop.Path;
+        int before = Rings.OpenFdCount(Owned);
         for (int i = 0; i < 1000; i++)
         {
             using var s = Devices.SectorIoSession.Open(loop.Path, new Devices.SectorIoOptions { FixedBuffer = i % 2 == 0 });
             s.Read((ulong)(i % 200) * 8, data);
         }
         Assert.Throws<IoUringException>(() => Devices.SectorIoSession.Open(loop.Path, new Devices.SectorIoOptions { Poll = true }).Read(0, data));
-        Assert.Equal(before, Rings.OpenFdCount());
+        Assert.Equal(before, Rings.OpenFdCount(Owned));
     }
 }
