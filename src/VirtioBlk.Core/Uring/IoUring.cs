@@ -126,6 +126,7 @@ public sealed unsafe class IoUring : IDisposable
         }
         catch
         {
+            GC.SuppressFinalize(this); // ReleaseNative gives the fd reference back; the finalizer must not again
             ReleaseNative();
             throw;
         }
@@ -484,6 +485,7 @@ public sealed unsafe class IoUring : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        GC.SuppressFinalize(this);
         string? failure;
         try
         {
@@ -500,6 +502,19 @@ public sealed unsafe class IoUring : IDisposable
         else
         {
             Leak(failure);
+        }
+    }
+
+    /// <summary>
+    /// A ring abandoned without Dispose gives its fd back to the handle's own finalizer (which closes it), unless
+    /// I/O is in flight: then, as in a failed drain, the kernel may still write its buffers and nothing is released.
+    /// (Draining is not done here: the finalizer thread cannot enter a SINGLE_ISSUER ring.)
+    /// </summary>
+    ~IoUring()
+    {
+        if (!_disposed && _inFlight == 0 && _ringFdRef)
+        {
+            _ringFd.DangerousRelease();
         }
     }
 
