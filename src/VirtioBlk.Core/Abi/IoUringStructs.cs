@@ -54,7 +54,6 @@ public unsafe struct IoUringSqe
     [FieldOffset(44)] public uint FileIndex;
     [FieldOffset(48)] public ulong Addr3;
     [FieldOffset(56)] public ulong Pad2;
-    [FieldOffset(48)] public fixed byte Cmd[16];
 }
 
 /// <summary>struct io_uring_cqe (16 bytes). With IORING_SETUP_CQE32 each slot is 32 bytes: see <see cref="IoUringCqe32"/>.</summary>
@@ -172,12 +171,8 @@ public struct VirtblkUringCmd
 [StructLayout(LayoutKind.Explicit, Size = 256)]
 public struct Statx
 {
-    [FieldOffset(0)] public uint Mask;
-    [FieldOffset(4)] public uint BlkSize;
     [FieldOffset(28)] public ushort Mode;
     [FieldOffset(40)] public ulong Size;
     [FieldOffset(128)] public uint RdevMajor;
     [FieldOffset(132)] public uint RdevMinor;
-    [FieldOffset(136)] public uint DevMajor;
-    [FieldOffset(140)] public uint DevMinor;
 }

@@ -1,3 +1,4 @@
+using System;
 using System.Runtime.InteropServices;
 using VirtioBlk.Core.Interop;
 
@@ -10,8 +11,18 @@ public sealed class SafeFileDescriptor : SafeHandle
 
     public override bool IsInvalid => handle < 0;
 
-    /// <summary>The raw fd, for an SQE's fd field; valid only while this handle is alive. Syscalls take the handle itself.</summary>
-    public int Fd => (int)handle;
+    /// <summary>
+    /// The raw fd, for an SQE's fd field; syscalls take the handle itself. Refused (ObjectDisposedException) once the
+    /// handle is closed, so a closed fd's number -- perhaps another file's by now -- never reaches an SQE.
+    /// </summary>
+    public int Fd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(IsClosed, this);
+            return (int)handle;
+        }
+    }
 
     /// <summary>Takes ownership of a fd just returned by a syscall; the handle object was allocated before that call.</summary>
     internal void SetFd(int fd) => SetHandle(fd);

@@ -174,7 +174,7 @@ public sealed unsafe class IoUring : IDisposable
     public int RegisteredBufferCount => _registeredBuffers.Count;
 
     /// <summary>For tests: the ring's raw fd, and whether the SQPOLL thread sleeps (IORING_SQ_NEED_WAKEUP).</summary>
-    internal int RawRingFd => _ringFd.Fd;
+    internal int RawRingFd => (int)_ringFd.DangerousGetHandle();
 
     internal bool SqThreadSleeping => (Volatile.Read(ref *_sqFlags) & (uint)IoUringSqRingFlags.NeedWakeup) != 0;
 
@@ -705,6 +705,7 @@ public sealed unsafe class IoUring : IDisposable
     private void Leak(string reason)
     {
         _leaked = true;
+        int fd = (int)_ringFd.DangerousGetHandle();
         long bytes = 0;
         foreach (SafeMmapRegion? m in new[] { _sqesMap, _cqMap, _sqMap })
         {
@@ -713,10 +714,10 @@ public sealed unsafe class IoUring : IDisposable
             m.Leak();
         }
         _ringFd.SetHandleAsInvalid();
-        NativeMemoryLeaks.Record(bytes, $"io_uring fd {_ringFd.Fd}: SQ/CQ rings and SQE array", reason);
+        NativeMemoryLeaks.Record(bytes, $"io_uring fd {fd}: SQ/CQ rings and SQE array", reason);
         foreach (AlignedBuffer b in _registeredBuffers)
         {
-            b.LeakBecause($"registered with io_uring fd {_ringFd.Fd}: {reason}");
+            b.LeakBecause($"registered with io_uring fd {fd}: {reason}");
         }
         _registeredBuffers.Clear(); // the ring's references stay taken: these can never be freed
     }
@@ -756,6 +757,10 @@ public sealed unsafe class IoUring : IDisposable
         if ((flags & IoUringSetupFlags.DeferTaskRun) != 0 && (flags & IoUringSetupFlags.SingleIssuer) == 0)
         {
             throw new ArgumentException("IORING_SETUP_DEFER_TASKRUN needs IORING_SETUP_SINGLE_ISSUER.", nameof(o));
+        }
+        if (o.DrainTimeout < TimeSpan.Zero && o.DrainTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.DrainTimeout), o.DrainTimeout, "DrainTimeout must be positive, zero or Timeout.InfiniteTimeSpan.");
         }
         if (o.SqThreadIdleMilliseconds != 0 && (flags & IoUringSetupFlags.SqPoll) == 0)
         {
