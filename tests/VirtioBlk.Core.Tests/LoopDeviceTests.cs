@@ -128,9 +128,9 @@ public sealed class LoopDeviceTests
         using var buf = new AlignedBuffer(8192);
         using IoUring ring = Rings.Create(2);
         // Memory misaligned for the queue's DMA alignment (511 on loop devices), then a file offset off the 4 KiB grid.
-        Sqe.PrepRead(ring.GetSqeOrThrow(), fd.Fd, buf.Pointer + 1, 4096, 0, 1);
+        Sqe.PrepRw(ring.GetSqeOrThrow(), IoUringOp.Read, fd.Fd, (ulong)(buf.Pointer + 1), 4096, 0, 1);
         Assert.Equal(-(int)Errno.EINVAL, Rings.SubmitOne(ring).Res);
-        Sqe.PrepRead(ring.GetSqeOrThrow(), fd.Fd, buf.Pointer, 4096, 512, 2);
+        Sqe.PrepRw(ring.GetSqeOrThrow(), IoUringOp.Read, fd.Fd, (ulong)(buf.Pointer), 4096, 512, 2);
         Assert.Equal(-(int)Errno.EINVAL, Rings.SubmitOne(ring).Res);
     }
 

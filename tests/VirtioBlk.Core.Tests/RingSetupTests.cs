@@ -87,9 +87,14 @@ public sealed class RingSetupTests
     }
 
     [Fact]
-    public void ProbeAsksTheKernelForOpcodes()
+    public void TheKernelIsProbedOncePerProcess()
     {
-        IoUringProbeResult probe = IoUring.ProbeKernel();
+        IoUringProbeResult probe = IoUringKernel.Probe;
+        Assert.Same(probe, IoUringKernel.Probe); // asked once, kept
+        Assert.True(IoUringKernel.SupportsSqe128);
+        Assert.True(IoUringKernel.Features.HasFlag(IoUringFeatures.ExtArg));
+        using (IoUring ring = Rings.Create(2)) Assert.Equal(ring.Features, IoUringKernel.Features);
+        Assert.True(IoUringKernel.IsSupported(IoUringOp.UringCmd));
         foreach (IoUringOp op in Enum.GetValues<IoUringOp>().Where(o => o is not (IoUringOp.ReadvFixed or IoUringOp.WritevFixed)))
         {
             Assert.True(probe.IsSupported(op), $"{op} should be supported on this kernel");
@@ -178,13 +183,13 @@ public sealed class FdLeakChecks
     public static void ManyRingsAndFailures()
     {
         for (int i = 0; i < 5; i++) { using var warm = Rings.Create(8); }
-        int before = Rings.OpenFdCount();
+        int before = Rings.OpenFdCount(Rings.IsIoUring);
         for (int i = 0; i < 200; i++)
         {
             using (var r = Rings.Create(8, IoUringSetupFlags.Sqe128)) { }
             Assert.Throws<IoUringException>(() => Rings.Create(65536));
             Assert.Throws<IoUringException>(() => Rings.Create(8, (IoUringSetupFlags)(1u << 30)));
         }
-        Assert.Equal(before, Rings.OpenFdCount());
+        Assert.Equal(before, Rings.OpenFdCount(Rings.IsIoUring));
     }
 }

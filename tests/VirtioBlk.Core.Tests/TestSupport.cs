@@ -129,12 +129,45 @@ internal static unsafe class Rings
         rng.NextBytes(span);
     }
 
-    /// <summary>The process's open fds, after finalizers have closed whatever earlier tests dropped.</summary>
-    public static int OpenFdCount()
+    /// <summary>
+    /// The process's open fds that this test owns -- those whose target <paramref name="owned"/> accepts (an io_uring
+    /// anon inode, a loop device) -- after finalizers have closed whatever earlier tests dropped. Counting only them
+    /// keeps the xunit runner's own files (its report, its pipes) out of the count.
+    /// </summary>
+    public static int OpenFdCount(Func<string, bool> owned)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        return Directory.GetFiles("/proc/self/fd").Length;
+        int n = 0;
+        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            string? target = null;
+            try { target = new FileInfo(fd).LinkTarget; } catch (IOException) { } // closed since the listing
+            if (target is not null && owned(target)) n++;
+        }
+        return n;
+    }
+
+    public static bool IsIoUring(string fdTarget) => fdTarget.Contains("io_uring", StringComparison.Ordinal);
+}
+
+/// <summary>Runs a test body on its own thread and fails, rather than hangs, when it does not end in time.</summary>
+internal static class Bounded
+{
+    public static void Run(TimeSpan limit, Action body)
+    {
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? error = null;
+        var thread = new System.Threading.Thread(() =>
+        {
+            try { body(); }
+            catch (Exception e) { error = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+        }) { IsBackground = true, Name = "bounded test body" };
+        thread.Start();
+        if (!thread.Join(limit))
+        {
+            Assert.Fail($"The test body hung: still running after {limit.TotalSeconds:0} s (the thread is left behind).");
+        }
+        error?.Throw();
     }
 }
 

@@ -31,7 +31,7 @@ public sealed unsafe class UringCmdSocketTests
         int fd = (int)rx.SafeHandle.DangerousGetHandle();
         if (fixedFile)
         {
-            ring.RegisterFiles(new[] { fd });
+            ring.RegisterFiles(rx.SafeHandle);
             fd = 0;
         }
         IoUringSqe* sqe = ring.GetSqeOrThrow();

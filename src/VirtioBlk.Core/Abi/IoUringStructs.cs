@@ -54,10 +54,9 @@ public unsafe struct IoUringSqe
     [FieldOffset(44)] public uint FileIndex;
     [FieldOffset(48)] public ulong Addr3;
     [FieldOffset(56)] public ulong Pad2;
-    [FieldOffset(48)] public fixed byte Cmd[16];
 }
 
-/// <summary>struct io_uring_cqe (16 bytes; 32 with IORING_SETUP_CQE32, the rest is big_cqe).</summary>
+/// <summary>struct io_uring_cqe (16 bytes). With IORING_SETUP_CQE32 each slot is 32 bytes: see <see cref="IoUringCqe32"/>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public readonly struct IoUringCqe
 {
@@ -71,6 +70,34 @@ public readonly struct IoUringCqe
         Res = res;
         Flags = flags;
     }
+}
+
+/// <summary>
+/// A whole 32-byte completion of an IORING_SETUP_CQE32 ring: struct io_uring_cqe followed by its two big_cqe
+/// words (what the op put there: NOP with IORING_NOP_CQE32 echoes off and addr; NVMe passthrough the result dwords).
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = 32)]
+public readonly struct IoUringCqe32
+{
+    public readonly ulong UserData;
+    public readonly int Res;
+    public readonly uint Flags;
+    /// <summary>big_cqe[0].</summary>
+    public readonly ulong BigCqe0;
+    /// <summary>big_cqe[1].</summary>
+    public readonly ulong BigCqe1;
+
+    public IoUringCqe32(ulong userData, int res, uint flags, ulong bigCqe0, ulong bigCqe1)
+    {
+        UserData = userData;
+        Res = res;
+        Flags = flags;
+        BigCqe0 = bigCqe0;
+        BigCqe1 = bigCqe1;
+    }
+
+    /// <summary>The first 16 bytes, as a ring with 16-byte CQEs would report them.</summary>
+    public IoUringCqe Cqe => new(UserData, Res, Flags);
 }
 
 /// <summary>struct iovec.</summary>
@@ -144,12 +171,8 @@ public struct VirtblkUringCmd
 [StructLayout(LayoutKind.Explicit, Size = 256)]
 public struct Statx
 {
-    [FieldOffset(0)] public uint Mask;
-    [FieldOffset(4)] public uint BlkSize;
     [FieldOffset(28)] public ushort Mode;
     [FieldOffset(40)] public ulong Size;
     [FieldOffset(128)] public uint RdevMajor;
     [FieldOffset(132)] public uint RdevMinor;
-    [FieldOffset(136)] public uint DevMajor;
-    [FieldOffset(140)] public uint DevMinor;
 }

@@ -80,7 +80,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             if (o.FixedBuffers) _ring.RegisterBuffers(new[] { _buffers });
             if (o.RegisteredFiles)
             {
-                _ring.RegisterFiles(new[] { _fd.Fd });
+                _ring.RegisterFiles(_fd);
                 _sqeFd = 0;
             }
             else
@@ -259,6 +259,11 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     {
         // Drain first (the ring's Dispose waits for every CQE), then the memory the kernel was using.
         _ring.Dispose();
+        if (_ring.KernelMayOwnMemory)
+        {
+            _buffers.Leak(); // the drain could not confirm the kernel is done with them: leaked, never freed
+            _iovecs?.Leak();
+        }
         _buffers.Dispose();
         _iovecs?.Dispose();
         _fd.Dispose();

@@ -273,9 +273,15 @@ public sealed unsafe class SectorIoSession : IDisposable
 
     public void Dispose()
     {
-        // The rings drain first: nothing below is freed while the kernel may still write to it.
+        // The rings drain first: nothing below is freed while the kernel may still write to it. A ring that could
+        // not confirm its drain leaves its I/O memory leaked (and counted in NativeMemoryLeaks), never freed.
         _flushRing?.Dispose();
         _ring.Dispose();
+        if (_ring.KernelMayOwnMemory || _flushRing?.KernelMayOwnMemory == true)
+        {
+            _staging.Leak();
+            _iovecs?.Leak();
+        }
         _staging.Dispose();
         _iovecs?.Dispose();
         _fd.Dispose();

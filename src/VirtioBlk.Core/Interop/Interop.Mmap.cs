@@ -1,8 +1,9 @@
 using System.Runtime.InteropServices;
+using VirtioBlk.Core.Native;
 
 namespace VirtioBlk.Core.Interop;
 
-internal static unsafe partial class Sys
+internal static partial class Sys
 {
     internal const int PROT_READ = 0x1;
     internal const int PROT_WRITE = 0x2;
@@ -10,11 +11,7 @@ internal static unsafe partial class Sys
     internal const int MAP_POPULATE = 0x8000;
     internal static readonly nint MAP_FAILED = -1;
 
-    /// <summary>mmap(2).</summary>
+    /// <summary>mmap(2) of a file (the ring's fd); the fd is kept alive for the call by the marshaller's AddRef.</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "mmap", SetLastError = true)]
-    internal static partial nint Mmap(nint addr, nuint length, int prot, int flags, int fd, long offset);
-
-    /// <summary>munmap(2).</summary>
-    [LibraryImport(Libraries.Libc, EntryPoint = "munmap", SetLastError = true)]
-    internal static partial int Munmap(nint addr, nuint length);
+    internal static partial nint Mmap(nint addr, nuint length, int prot, int flags, SafeFileDescriptor fd, long offset);
 }

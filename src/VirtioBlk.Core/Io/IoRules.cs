@@ -361,7 +361,7 @@ public static partial class IoRules
     private static string Describe(ulong n, string unit) => n == 1 ? $"1 {unit}" : $"{n} {unit}s";
 
     /// <summary>Whether READV_FIXED/WRITEV_FIXED exist here (the kernel's answer, asked once per process).</summary>
-    public static bool KernelHasVectoredFixed() => IoUring.ProbeKernel().IsSupported(IoUringOp.ReadvFixed);
+    public static bool KernelHasVectoredFixed() => IoUringKernel.IsSupported(IoUringOp.ReadvFixed);
 
     [GeneratedRegex(@"^\s*(?<a>\d+(\.\d+)?\s*[A-Za-z]*)\s*(?:(?<op>[-+])\s*(?<b>\d+(\.\d+)?\s*[A-Za-z]*))?\s*$", RegexOptions.CultureInvariant)]
     private static partial Regex RangePattern();

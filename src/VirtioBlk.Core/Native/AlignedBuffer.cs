@@ -1,15 +1,21 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Threading;
 
 namespace VirtioBlk.Core.Native;
 
 /// <summary>
 /// Native memory aligned for O_DIRECT and registration, owned by the project. Never moved by the GC, zeroed at
-/// allocation. A ring that registers it holds a reference, so it cannot be freed while the kernel may use it.
+/// allocation. A ring that registers it holds a reference, so it cannot be freed while the kernel may use it; a
+/// buffer used for I/O the kernel may still own (the ring says <see cref="Uring.IoUring.KernelMayOwnMemory"/>)
+/// is <see cref="Leak">leaked</see> instead of freed.
 /// </summary>
 public sealed unsafe class AlignedBuffer : SafeHandle
 {
     public const int DefaultAlignment = 4096;
+
+    private readonly nuint _allocated;
+    private int _leaked;
 
     public AlignedBuffer(int length, int alignment = DefaultAlignment) : base(0, ownsHandle: true)
     {
@@ -28,14 +34,15 @@ public sealed unsafe class AlignedBuffer : SafeHandle
         NativeMemory.Clear(p, size);
         SetHandle((nint)p);
         Length = length;
-        Alignment = alignment;
+        _allocated = size;
     }
 
     public override bool IsInvalid => handle == 0;
 
     public int Length { get; }
 
-    public int Alignment { get; }
+    /// <summary>True once <see cref="Leak"/> marked the memory as never to be freed.</summary>
+    public bool IsLeaked => Volatile.Read(ref _leaked) != 0;
 
     public byte* Pointer
     {
@@ -50,11 +57,43 @@ public sealed unsafe class AlignedBuffer : SafeHandle
 
     public Span<byte> Span => new(Pointer, Length);
 
-    public Span<byte> Slice(int offset, int length) => Span.Slice(offset, length);
+    /// <summary>
+    /// Marks the memory so it is never freed (Dispose and the finalizer then only drop the handle), and counts it in
+    /// <see cref="NativeMemoryLeaks"/>. For memory the kernel may still write: a buffer of I/O that a ring could
+    /// not drain. Idempotent; does nothing to a buffer already freed.
+    /// </summary>
+    public void Leak() => LeakBecause("its ring could not confirm that the kernel is done with it");
+
+    internal void LeakBecause(string reason)
+    {
+        bool added = false;
+        try
+        {
+            DangerousAddRef(ref added); // keeps ReleaseHandle from running while we decide
+        }
+        catch (ObjectDisposedException)
+        {
+            return; // already freed: nothing left to leak
+        }
+        try
+        {
+            if (Interlocked.Exchange(ref _leaked, 1) == 0)
+            {
+                NativeMemoryLeaks.Record((long)_allocated, $"AlignedBuffer of {Length} bytes at 0x{handle:X}", reason);
+            }
+        }
+        finally
+        {
+            if (added) DangerousRelease();
+        }
+    }
 
     protected override bool ReleaseHandle()
     {
-        NativeMemory.AlignedFree((void*)handle);
+        if (Volatile.Read(ref _leaked) == 0)
+        {
+            NativeMemory.AlignedFree((void*)handle);
+        }
         return true;
     }
 }

@@ -9,13 +9,22 @@ public sealed class SafeFileDescriptor : SafeHandle
 {
     public SafeFileDescriptor() : base(-1, ownsHandle: true) { }
 
-    internal SafeFileDescriptor(int fd) : base(-1, ownsHandle: true) => SetHandle(fd);
-
     public override bool IsInvalid => handle < 0;
 
-    /// <summary>The raw fd; valid only while this handle is alive.</summary>
-    public int Fd => (int)handle;
+    /// <summary>
+    /// The raw fd, for an SQE's fd field; syscalls take the handle itself. Refused (ObjectDisposedException) once the
+    /// handle is closed, so a closed fd's number -- perhaps another file's by now -- never reaches an SQE.
+    /// </summary>
+    public int Fd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(IsClosed, this);
+            return (int)handle;
+        }
+    }
 
+    /// <summary>Takes ownership of a fd just returned by a syscall; the handle object was allocated before that call.</summary>
     internal void SetFd(int fd) => SetHandle(fd);
 
     protected override bool ReleaseHandle() => Sys.Close((int)handle) == 0;
@@ -27,39 +36,11 @@ public sealed class SafeFileDescriptor : SafeHandle
         int fd = Sys.Open(path, flags | Sys.O_CLOEXEC, 0);
         if (fd < 0)
         {
-            Errno e = ErrnoText.Last();
+            Errno e = ErrnoText.Last(); // before Dispose, which could overwrite errno
             h.Dispose();
             throw new IoUringException(e, IoOperationKind.Open, "open", path: path);
         }
         h.SetFd(fd);
         return h;
-    }
-}
-
-/// <summary>A shared mapping of the ring's memory, unmapped exactly once.</summary>
-public sealed class SafeMmapRegion : SafeHandle
-{
-    private SafeMmapRegion(nint address, nuint length) : base(Sys.MAP_FAILED, ownsHandle: true)
-    {
-        SetHandle(address);
-        Length = length;
-    }
-
-    public override bool IsInvalid => handle == Sys.MAP_FAILED || handle == 0;
-
-    public nuint Length { get; }
-
-    public unsafe byte* Pointer => (byte*)handle;
-
-    protected override bool ReleaseHandle() => Sys.Munmap(handle, Length) == 0;
-
-    internal static SafeMmapRegion Map(SafeFileDescriptor fd, nuint length, ulong offset, string what)
-    {
-        nint p = Sys.Mmap(0, length, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED | Sys.MAP_POPULATE, fd.Fd, (long)offset);
-        if (p == Sys.MAP_FAILED)
-        {
-            throw new IoUringException(ErrnoText.Last(), IoOperationKind.MapMemory, "mmap", what);
-        }
-        return new SafeMmapRegion(p, length);
     }
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading;
 using VirtioBlk.Core.Abi;
@@ -11,39 +12,48 @@ namespace VirtioBlk.Core.Uring;
 /// <summary>
 /// One io_uring instance: its fd, the SQ/CQ mappings and the SQE array. Single-threaded: one thread prepares,
 /// submits and reaps. Disposing it while I/O is in flight cancels what can be cancelled and waits for every
-/// completion before anything is unmapped or any registered buffer is released.
+/// completion before anything is unmapped or any registered buffer is released; when it cannot confirm that, it
+/// frees nothing the kernel may still write (see <see cref="KernelMayOwnMemory"/>).
 /// </summary>
+/// <remarks>
+/// Every path that enters the kernel (<see cref="SubmitAndWait"/>, <see cref="WaitCompletions"/>,
+/// <see cref="WaitCompletion"/>, the drain in <see cref="Dispose"/>) goes through <see cref="SubmitAndGetEvents"/>,
+/// which asks <see cref="SqNeedsEnter"/> and <see cref="CqNeedsEnter"/> whether an io_uring_enter is needed and with
+/// which flags -- as liburing's sq_ring_needs_enter and cq_ring_needs_enter. No path can forget the SQPOLL wake-up.
+/// </remarks>
 public sealed unsafe class IoUring : IDisposable
 {
     private const int MaxProbeOps = 256;
 
     private readonly SafeFileDescriptor _ringFd;
+    private readonly bool _ringFdRef;         // the one DangerousAddRef held for the ring's life (see _enterFd)
     private readonly SafeMmapRegion? _sqMap;
     private readonly SafeMmapRegion? _cqMap;   // null where IORING_FEAT_SINGLE_MMAP puts both rings in _sqMap
     private readonly SafeMmapRegion? _sqesMap;
     private readonly List<AlignedBuffer> _registeredBuffers = new();
+    private readonly TimeSpan _drainTimeout;
 
     // Pointers into the shared rings, resolved once from io_uring_params' offsets.
-    private readonly uint* _sqHead, _sqTail, _sqFlags, _sqDropped;
+    private readonly uint* _sqHead, _sqTail, _sqFlags;
     private readonly uint* _cqHead, _cqTail, _cqOverflow;
     private readonly uint _sqMask, _cqMask;
     private readonly byte* _sqes;
     private readonly byte* _cqes;
     private readonly int _sqeShift, _cqeShift;
-    private readonly bool _sqPoll;
+    private readonly bool _sqPoll, _ioPoll;
 
     private uint _sqeTail;      // next SQE slot to hand out (local, not yet visible to the kernel)
     private uint _sqePublished; // SQ tail as last written to the shared ring
     private long _inFlight;     // published SQEs whose CQE has not been reaped
-    private int _enterFd;       // the ring fd, or its registered index
+    // The raw ring fd (kept open by _ringFdRef, so no per-call AddRef on the hot path) or its registered index.
+    private int _enterFd;
     private uint _enterFlags;   // IORING_ENTER_REGISTERED_RING once the ring fd is registered
-    private int _registeredFileCount;
     private bool _disposed;
+    private bool _leaked;       // Dispose could not confirm the kernel was done: nothing was freed
 
     public IoUring(IoUringOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Options = options;
         IoUringSetupFlags flags = options.EffectiveFlags;
         Validate(options, flags);
 
@@ -53,7 +63,7 @@ public sealed unsafe class IoUring : IDisposable
         p.SqThreadCpu = (uint)(options.SqThreadCpu ?? 0);
         p.SqThreadIdle = options.SqThreadIdleMilliseconds;
 
-        _ringFd = new SafeFileDescriptor();
+        _ringFd = new SafeFileDescriptor(); // allocated before the syscall so the fd is never orphaned
         int fd = Sys.IoUringSetup(options.Entries, &p);
         if (fd < 0)
         {
@@ -62,7 +72,9 @@ public sealed unsafe class IoUring : IDisposable
             throw new IoUringException(e, IoOperationKind.RingSetup, "io_uring_setup", DiagnoseSetup(e, options, flags));
         }
         _ringFd.SetFd(fd);
+        _ringFd.DangerousAddRef(ref _ringFdRef); // released in ReleaseNative, after the last enter
         _enterFd = fd;
+        _drainTimeout = options.DrainTimeout;
 
         try
         {
@@ -75,6 +87,7 @@ public sealed unsafe class IoUring : IDisposable
             _sqeShift = SqeSize == 128 ? 7 : 6;
             _cqeShift = CqeSize == 32 ? 5 : 4;
             _sqPoll = (flags & IoUringSetupFlags.SqPoll) != 0;
+            _ioPoll = (flags & IoUringSetupFlags.IoPoll) != 0;
 
             nuint sqSize = p.SqOff.Array + p.SqEntries * sizeof(uint);
             nuint cqSize = p.CqOff.Cqes + p.CqEntries * (uint)CqeSize;
@@ -95,7 +108,6 @@ public sealed unsafe class IoUring : IDisposable
             _sqHead = (uint*)(sq + p.SqOff.Head);
             _sqTail = (uint*)(sq + p.SqOff.Tail);
             _sqFlags = (uint*)(sq + p.SqOff.Flags);
-            _sqDropped = (uint*)(sq + p.SqOff.Dropped);
             _sqMask = *(uint*)(sq + p.SqOff.RingMask);
             _cqHead = (uint*)(cq + p.CqOff.Head);
             _cqTail = (uint*)(cq + p.CqOff.Tail);
@@ -114,12 +126,11 @@ public sealed unsafe class IoUring : IDisposable
         }
         catch
         {
+            GC.SuppressFinalize(this); // ReleaseNative gives the fd reference back; the finalizer must not again
             ReleaseNative();
             throw;
         }
     }
-
-    public IoUringOptions Options { get; }
 
     /// <summary>What the kernel reported in io_uring_params.features.</summary>
     public IoUringFeatures Features { get; }
@@ -140,9 +151,6 @@ public sealed unsafe class IoUring : IDisposable
     /// <summary>Bytes a URING_CMD payload may use: 16 in a 64-byte SQE, 80 in a 128-byte one.</summary>
     public int UringCmdCapacity => SqeSize - IoUringConstants.UringCmdOffset;
 
-    /// <summary>The ring's fd (for diagnostics; the ring owns it).</summary>
-    public int RingFd => _ringFd.Fd;
-
     /// <summary>True once <see cref="TryRegisterRingFd"/> succeeded: io_uring_enter then skips the fd lookup.</summary>
     public bool RingFdRegistered => (_enterFlags & (uint)IoUringEnterFlags.RegisteredRing) != 0;
 
@@ -152,18 +160,26 @@ public sealed unsafe class IoUring : IDisposable
     /// <summary>SQEs handed out by <see cref="GetSqe"/> and not yet submitted.</summary>
     public uint Unsubmitted => _sqeTail - _sqePublished;
 
-    /// <summary>Free SQ slots.</summary>
-    public uint SqSpaceLeft => SqEntries - (_sqeTail - Volatile.Read(ref *_sqHead));
+    /// <summary>
+    /// True while the kernel may still read or write memory this ring's I/O points at: SQEs are in flight, or
+    /// <see cref="Dispose"/> could not confirm that they finished (it then leaked the rings and registered buffers
+    /// instead of freeing them, and this stays true). A caller that sees it true after Dispose must not free the
+    /// buffers of its own non-registered I/O either: <see cref="AlignedBuffer.Leak"/> them. Readable after Dispose.
+    /// </summary>
+    public bool KernelMayOwnMemory => _leaked || _inFlight != 0;
 
     /// <summary>CQEs the kernel could not post and dropped (zero with IORING_FEAT_NODROP unless memory ran out).</summary>
     public uint CqOverflowCount => Volatile.Read(ref *_cqOverflow);
 
-    /// <summary>SQEs the kernel dropped as invalid.</summary>
-    public uint SqDroppedCount => Volatile.Read(ref *_sqDropped);
-
     public int RegisteredBufferCount => _registeredBuffers.Count;
 
-    public int RegisteredFileCount => _registeredFileCount;
+    /// <summary>For tests: the ring's raw fd, and whether the SQPOLL thread sleeps (IORING_SQ_NEED_WAKEUP).</summary>
+    internal int RawRingFd => (int)_ringFd.DangerousGetHandle();
+
+    internal bool SqThreadSleeping => (Volatile.Read(ref *_sqFlags) & (uint)IoUringSqRingFlags.NeedWakeup) != 0;
+
+    /// <summary>Completions ready to be reaped without a syscall.</summary>
+    private uint CqReady => Volatile.Read(ref *_cqTail) - *_cqHead;
 
     /// <summary>The next free SQE, or null when the SQ is full (submit, then reap). The caller fills it with a <see cref="Sqe"/> preparer.</summary>
     public IoUringSqe* GetSqe()
@@ -195,37 +211,13 @@ public sealed unsafe class IoUring : IDisposable
 
     /// <summary>
     /// Submits every prepared SQE and waits until at least <paramref name="waitNr"/> completions are available
-    /// (one io_uring_enter). Returns how many SQEs the kernel took; 0 when it answered EBUSY/EAGAIN because
-    /// completions must be reaped first.
+    /// (at most one io_uring_enter, none when nothing needs it). Returns how many SQEs the kernel took; 0 when it
+    /// answered EBUSY/EAGAIN because completions must be reaped first, or a signal interrupted the wait.
     /// </summary>
     public int SubmitAndWait(uint waitNr)
     {
         ThrowIfDisposed();
-        uint toSubmit = Publish();
-        uint flags = _enterFlags;
-        if (waitNr > 0 || CqNeedsEnter())
-        {
-            flags |= (uint)IoUringEnterFlags.GetEvents;
-        }
-        if (_sqPoll)
-        {
-            // The SQ thread sets NEED_WAKEUP and then re-checks the tail before it sleeps; this full barrier orders
-            // our tail store before our flags load so that one of us always sees the other.
-            Interlocked.MemoryBarrier();
-            if ((Volatile.Read(ref *_sqFlags) & (uint)IoUringSqRingFlags.NeedWakeup) != 0)
-            {
-                flags |= (uint)IoUringEnterFlags.SqWakeup;
-            }
-            else if ((flags & (uint)IoUringEnterFlags.GetEvents) == 0)
-            {
-                return (int)toSubmit; // the awake SQ thread takes them without a syscall
-            }
-        }
-        else if (toSubmit == 0 && (flags & (uint)IoUringEnterFlags.GetEvents) == 0)
-        {
-            return 0;
-        }
-        return Enter(toSubmit, waitNr, flags, null, 0, "io_uring_enter");
+        return SubmitAndGetEvents(waitNr, null, "io_uring_enter");
     }
 
     /// <summary>Copies the next completion without a syscall and consumes it. False when the CQ is empty.</summary>
@@ -242,6 +234,26 @@ public sealed unsafe class IoUring : IDisposable
         cqe = *(IoUringCqe*)(_cqes + ((nuint)(head & _cqMask) << _cqeShift));
         // Release: the kernel may reuse the slot only after our copy of it is done.
         Volatile.Write(ref *_cqHead, head + 1);
+        _inFlight--;
+        return true;
+    }
+
+    /// <summary>
+    /// Like <see cref="TryPeekCompletion"/>, with the whole 32-byte CQE (big_cqe included). Only on an
+    /// IORING_SETUP_CQE32 ring: a 16-byte ring has no big_cqe to return.
+    /// </summary>
+    public bool TryPeekCompletion32(out IoUringCqe32 cqe)
+    {
+        ThrowIfNotCqe32();
+        uint head = *_cqHead;
+        uint tail = Volatile.Read(ref *_cqTail); // acquire, as in TryPeekCompletion
+        if (head == tail)
+        {
+            cqe = default;
+            return false;
+        }
+        cqe = *(IoUringCqe32*)(_cqes + ((nuint)(head & _cqMask) << _cqeShift));
+        Volatile.Write(ref *_cqHead, head + 1); // release, as in TryPeekCompletion
         _inFlight--;
         return true;
     }
@@ -264,54 +276,70 @@ public sealed unsafe class IoUring : IDisposable
         return n;
     }
 
-    /// <summary>Completions ready to be reaped without a syscall.</summary>
-    public uint CqReady => Volatile.Read(ref *_cqTail) - *_cqHead;
+    /// <summary>Like <see cref="PeekCompletions(Span{IoUringCqe})"/>, with whole 32-byte CQEs; only on an IORING_SETUP_CQE32 ring.</summary>
+    public int PeekCompletions(Span<IoUringCqe32> destination)
+    {
+        ThrowIfNotCqe32();
+        uint head = *_cqHead;
+        uint tail = Volatile.Read(ref *_cqTail);
+        int n = (int)Math.Min(tail - head, (uint)destination.Length);
+        for (int i = 0; i < n; i++)
+        {
+            destination[i] = *(IoUringCqe32*)(_cqes + ((nuint)((head + (uint)i) & _cqMask) << _cqeShift));
+        }
+        if (n > 0)
+        {
+            Volatile.Write(ref *_cqHead, head + (uint)n);
+            _inFlight -= n;
+        }
+        return n;
+    }
 
     /// <summary>
-    /// Submits what is prepared and waits until at least <paramref name="minComplete"/> completions are ready,
-    /// or the timeout passes (then false). A null timeout waits as long as the kernel takes.
+    /// Submits what is prepared and waits until at least <paramref name="minComplete"/> completions are ready, or
+    /// the timeout passes (then false). A null (or infinite) timeout waits as long as the kernel takes. The timeout is
+    /// a deadline: the wait ends there whatever io_uring_enter answers (an SQPOLL ring's enter reports the SQEs it
+    /// was given, never -ETIME, once there are SQEs in the ring).
     /// </summary>
     public bool WaitCompletions(uint minComplete, TimeSpan? timeout = null)
     {
         ThrowIfDisposed();
-        if (timeout is null)
+        if (timeout is null || timeout == Timeout.InfiniteTimeSpan)
         {
             while (CqReady < minComplete)
             {
-                uint toSubmit = Publish();
-                Enter(toSubmit, minComplete - CqReady, _enterFlags | (uint)IoUringEnterFlags.GetEvents, null, 0, "io_uring_enter");
+                SubmitAndGetEvents(minComplete - CqReady, null, "io_uring_enter");
             }
             return true;
         }
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout.Value, TimeSpan.Zero, nameof(timeout));
         if ((Features & IoUringFeatures.ExtArg) == 0)
         {
             throw new IoUringException(Errno.EOPNOTSUPP, IoOperationKind.RingEnter, "io_uring_enter", "Waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11).");
         }
-        long deadline = Environment.TickCount64 + (long)timeout.Value.TotalMilliseconds;
-        while (CqReady < minComplete)
-        {
-            long left = Math.Max(0, deadline - Environment.TickCount64);
-            KernelTimespec ts = new() { Sec = left / 1000, Nsec = left % 1000 * 1_000_000 };
-            IoUringGeteventsArg arg = new() { Ts = (ulong)&ts };
-            uint toSubmit = Publish();
-            int r = Enter(toSubmit, minComplete - CqReady,
-                _enterFlags | (uint)(IoUringEnterFlags.GetEvents | IoUringEnterFlags.ExtArg), &arg, (nuint)sizeof(IoUringGeteventsArg),
-                "io_uring_enter", tolerateTimeout: true);
-            if (r == -(int)Errno.ETIME)
-            {
-                return CqReady >= minComplete;
-            }
-        }
-        return true;
+        return WaitUntil(minComplete, Stopwatch.GetTimestamp() + ToStopwatchTicks(timeout.Value), "io_uring_enter");
     }
 
     /// <summary>Blocks for one completion and consumes it.</summary>
     public IoUringCqe WaitCompletion()
     {
+        ThrowIfDisposed();
         IoUringCqe cqe;
         while (!TryPeekCompletion(out cqe))
         {
-            WaitCompletions(1);
+            SubmitAndGetEvents(1, null, "io_uring_enter");
+        }
+        return cqe;
+    }
+
+    /// <summary>Blocks for one completion and consumes it, whole (32 bytes); only on an IORING_SETUP_CQE32 ring.</summary>
+    public IoUringCqe32 WaitCompletion32()
+    {
+        ThrowIfDisposed();
+        IoUringCqe32 cqe;
+        while (!TryPeekCompletion32(out cqe))
+        {
+            SubmitAndGetEvents(1, null, "io_uring_enter");
         }
         return cqe;
     }
@@ -371,43 +399,40 @@ public sealed unsafe class IoUring : IDisposable
     /// <summary>The registered buffer at <paramref name="index"/>.</summary>
     public AlignedBuffer GetRegisteredBuffer(int index) => _registeredBuffers[index];
 
-    /// <summary>Checks that [address, address+length) lies inside registered buffer <paramref name="index"/>; the kernel would answer EFAULT.</summary>
-    public void ValidateFixedBuffer(int index, nint address, int length)
-    {
-        if ((uint)index >= (uint)_registeredBuffers.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(index), index,
-                $"Fixed buffer index {index} is not registered ({_registeredBuffers.Count} buffers are).");
-        }
-        AlignedBuffer b = _registeredBuffers[index];
-        if (address < b.Address || length < 0 || address + length > b.Address + b.Length)
-        {
-            throw new ArgumentOutOfRangeException(nameof(address), address,
-                $"[{address:X}, +{length}) is outside registered buffer {index} ([{b.Address:X}, +{b.Length})).");
-        }
-    }
-
-    /// <summary>Registers files for IOSQE_FIXED_FILE; index i is fds[i].</summary>
-    public void RegisterFiles(ReadOnlySpan<int> fds)
+    /// <summary>
+    /// Registers files for IOSQE_FIXED_FILE; index i is files[i]. Each handle is referenced for the call, so a
+    /// disposed one is refused (ObjectDisposedException) instead of registering whatever file reuses its number; once
+    /// registered the kernel holds its own reference to the file.
+    /// </summary>
+    public void RegisterFiles(params ReadOnlySpan<SafeHandle> files)
     {
         ThrowIfDisposed();
-        if (fds.Length == 0)
+        if (files.Length == 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(fds), 0, "Register at least one file.");
+            throw new ArgumentOutOfRangeException(nameof(files), 0, "Register at least one file.");
         }
-        fixed (int* p = fds)
+        int[] fds = new int[files.Length];
+        int referenced = 0;
+        try
         {
-            Register(IoUringRegisterOp.RegisterFiles, p, (uint)fds.Length, "IORING_REGISTER_FILES");
+            for (; referenced < files.Length; referenced++)
+            {
+                bool added = false;
+                files[referenced].DangerousAddRef(ref added);
+                fds[referenced] = (int)files[referenced].DangerousGetHandle();
+            }
+            fixed (int* p = fds)
+            {
+                Register(IoUringRegisterOp.RegisterFiles, p, (uint)fds.Length, "IORING_REGISTER_FILES");
+            }
         }
-        _registeredFileCount = fds.Length;
-    }
-
-    public void UnregisterFiles()
-    {
-        ThrowIfDisposed();
-        if (_registeredFileCount == 0) return;
-        Register(IoUringRegisterOp.UnregisterFiles, null, 0, "IORING_UNREGISTER_FILES");
-        _registeredFileCount = 0;
+        finally
+        {
+            for (int i = 0; i < referenced; i++)
+            {
+                files[i].DangerousRelease();
+            }
+        }
     }
 
     /// <summary>
@@ -419,7 +444,7 @@ public sealed unsafe class IoUring : IDisposable
         ThrowIfDisposed();
         if (RingFdRegistered) return true;
         IoUringRsrcUpdate up = new() { Offset = uint.MaxValue, Data = (ulong)_ringFd.Fd }; // offset -1: the kernel picks a slot
-        int r = Sys.IoUringRegister(_ringFd.Fd, (uint)IoUringRegisterOp.RegisterRingFds, &up, 1);
+        int r = Sys.IoUringRegister(_ringFd, (uint)IoUringRegisterOp.RegisterRingFds, &up, 1);
         if (r < 0)
         {
             Errno e = ErrnoText.Last();
@@ -431,8 +456,8 @@ public sealed unsafe class IoUring : IDisposable
         return true;
     }
 
-    /// <summary>Asks the kernel which opcodes it supports (IORING_REGISTER_PROBE), rather than guessing from its version.</summary>
-    public IoUringProbeResult Probe()
+    /// <summary>Asks the kernel which opcodes it supports (IORING_REGISTER_PROBE); <see cref="IoUringKernel"/> keeps the answer.</summary>
+    internal IoUringProbeResult Probe()
     {
         ThrowIfDisposed();
         int size = sizeof(IoUringProbe) + MaxProbeOps * sizeof(IoUringProbeOp);
@@ -449,71 +474,165 @@ public sealed unsafe class IoUring : IDisposable
         return new IoUringProbeResult(probe->LastOp, supported);
     }
 
-    /// <summary>Creates a small ring just to probe the kernel's opcode support.</summary>
-    public static IoUringProbeResult ProbeKernel()
-    {
-        using var ring = new IoUring(new IoUringOptions { Entries = 2 });
-        return ring.Probe();
-    }
-
+    /// <summary>
+    /// Drains the ring (cancels what can be cancelled, waits up to <see cref="IoUringOptions.DrainTimeout"/> for the
+    /// rest), then unmaps it and releases the registered buffers. If the drain fails (an error from io_uring_enter) or
+    /// cannot confirm that nothing is in flight, nothing the kernel may write is freed: the rings, the ring fd and the
+    /// registered buffers are leaked, counted in <see cref="NativeMemoryLeaks"/> and traced, and
+    /// <see cref="KernelMayOwnMemory"/> stays true. Never throws.
+    /// </summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
+        GC.SuppressFinalize(this);
+        string? failure;
         try
         {
-            Drain();
+            failure = Drain();
         }
-        finally
+        catch (Exception e)
+        {
+            failure = $"draining the ring failed ({e.Message})";
+        }
+        if (failure is null)
         {
             ReleaseNative();
+        }
+        else
+        {
+            Leak(failure);
+        }
+    }
+
+    /// <summary>
+    /// A ring abandoned without Dispose gives its fd back to the handle's own finalizer (which closes it), unless
+    /// I/O is in flight: then, as in a failed drain, the kernel may still write its buffers and nothing is released.
+    /// (Draining is not done here: the finalizer thread cannot enter a SINGLE_ISSUER ring.)
+    /// </summary>
+    ~IoUring()
+    {
+        if (!_disposed && _inFlight == 0 && _ringFdRef)
+        {
+            _ringFd.DangerousRelease();
         }
     }
 
     /// <summary>
     /// Cancels what the kernel can cancel and reaps until nothing is in flight, so no buffer is freed while the
-    /// kernel may still write it. Block I/O cannot be cancelled; it is waited for.
+    /// kernel may still write it. Block I/O cannot be cancelled; it is waited for, up to the drain timeout.
+    /// Returns null when the ring is quiet, else why it could not be confirmed.
     /// </summary>
-    private void Drain()
+    private string? Drain()
     {
-        if (_inFlight == 0 && Unsubmitted == 0) return;
+        if (_inFlight == 0 && Unsubmitted == 0) return null;
         // Prepared-but-unsubmitted SQEs are turned into NOPs so the kernel never sees a half-filled one.
         for (uint i = _sqePublished; i != _sqeTail; i++)
         {
             Sqe.PrepNop((IoUringSqe*)(_sqes + ((nuint)(i & _sqMask) << _sqeShift)), ulong.MaxValue);
         }
-        Publish();
-        IoUringSqe* cancel = GetSqe();
-        if (cancel != null)
+        bool infinite = _drainTimeout == Timeout.InfiniteTimeSpan || (Features & IoUringFeatures.ExtArg) == 0;
+        long deadline = infinite ? long.MaxValue : Stopwatch.GetTimestamp() + ToStopwatchTicks(_drainTimeout);
+        bool cancelQueued = false;
+        while (true)
         {
-            Sqe.PrepCancelAny(cancel, ulong.MaxValue);
-            Publish();
-        }
-        while (_inFlight > 0)
-        {
-            uint toSubmit = _sqePublished - Volatile.Read(ref *_sqHead);
-            Enter(toSubmit, 1, _enterFlags | (uint)IoUringEnterFlags.GetEvents, null, 0, "io_uring_enter (drain)");
-            while (TryPeekCompletion(out _)) { }
+            while (TryPeekCompletion(out IoUringCqe _)) { }
+            if (_inFlight == 0 && Unsubmitted == 0) return null;
+            IoUringSqe* cancel = cancelQueued ? null : GetSqe();
+            if (cancel != null)
+            {
+                Sqe.PrepCancelAny(cancel, ulong.MaxValue); // once the SQ has room: everything cancellable, in one SQE
+                cancelQueued = true;
+            }
+            if (infinite)
+            {
+                SubmitAndGetEvents(1, null, "io_uring_enter (drain)");
+            }
+            else if (!WaitUntil(1, deadline, "io_uring_enter (drain)"))
+            {
+                while (TryPeekCompletion(out IoUringCqe _)) { }
+                if (_inFlight == 0 && Unsubmitted == 0) return null;
+                return $"{_inFlight} I/O(s) still in flight after the drain timeout of {_drainTimeout.TotalSeconds:0.###} s";
+            }
         }
     }
 
-    private void ReleaseNative()
+    /// <summary>Waits until <paramref name="minComplete"/> CQEs are ready or the Stopwatch deadline passes; enters at least once.</summary>
+    private bool WaitUntil(uint minComplete, long deadline, string operation)
     {
-        // Reverse order of creation; the registered buffers outlive the ring fd.
-        _sqesMap?.Dispose();
-        _cqMap?.Dispose();
-        _sqMap?.Dispose();
-        _ringFd.Dispose();
-        ReleaseBufferRefs();
+        do
+        {
+            uint ready = CqReady;
+            if (ready >= minComplete) return true;
+            long left = Math.Max(0, deadline - Stopwatch.GetTimestamp());
+            long ns = (long)(left * (1_000_000_000.0 / Stopwatch.Frequency));
+            KernelTimespec ts = new() { Sec = ns / 1_000_000_000, Nsec = ns % 1_000_000_000 };
+            IoUringGeteventsArg arg = new() { Ts = (ulong)&ts };
+            SubmitAndGetEvents(minComplete - ready, &arg, operation); // -ETIME or not: the deadline decides
+        }
+        while (Stopwatch.GetTimestamp() < deadline);
+        return CqReady >= minComplete;
     }
 
-    private void ReleaseBufferRefs()
+    /// <summary>
+    /// The one way into the kernel: publishes every prepared SQE, then calls io_uring_enter only if something
+    /// needs it, with the flags the rules below choose (liburing's _io_uring_get_cqe with sq_ring_needs_enter and
+    /// cq_ring_needs_enter). Returns what the kernel answered (SQEs taken, 0 for EBUSY/EAGAIN/EINTR, -ETIME for an
+    /// expired wait), or the SQEs published when no enter was needed.
+    /// </summary>
+    private int SubmitAndGetEvents(uint waitNr, IoUringGeteventsArg* arg, string operation)
     {
-        foreach (AlignedBuffer b in _registeredBuffers)
+        uint toSubmit = Publish();
+        uint flags = _enterFlags;
+        bool enter = false;
+        if (waitNr > 0 || CqNeedsEnter())
         {
-            b.DangerousRelease();
+            flags |= (uint)IoUringEnterFlags.GetEvents;
+            enter = true;
         }
-        _registeredBuffers.Clear();
+        if (toSubmit > 0 && SqNeedsEnter(ref flags))
+        {
+            enter = true;
+        }
+        if (!enter)
+        {
+            return (int)toSubmit; // SQPOLL with an awake SQ thread takes them without a syscall
+        }
+        if (arg != null)
+        {
+            flags |= (uint)IoUringEnterFlags.ExtArg;
+        }
+        return Enter(toSubmit, waitNr, flags, arg, arg != null ? (nuint)sizeof(IoUringGeteventsArg) : 0, operation);
+    }
+
+    /// <summary>
+    /// Whether SQEs in the ring need an enter to be submitted: always without SQPOLL; with SQPOLL only when the SQ
+    /// thread sleeps, and then the enter must wake it (IORING_ENTER_SQ_WAKEUP) or it never sees them.
+    /// </summary>
+    private bool SqNeedsEnter(ref uint flags)
+    {
+        if (!_sqPoll) return true;
+        // The SQ thread sets NEED_WAKEUP and then re-checks the tail before it sleeps; this full barrier orders our
+        // tail store (in Publish) before our flags load, so that one of us always sees the other.
+        Interlocked.MemoryBarrier();
+        if ((Volatile.Read(ref *_sqFlags) & (uint)IoUringSqRingFlags.NeedWakeup) != 0)
+        {
+            flags |= (uint)IoUringEnterFlags.SqWakeup;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Whether completions need an enter (with GETEVENTS) to appear in the CQ even when nobody waits: an IOPOLL ring
+    /// finds them only by polling in the kernel; CQ_OVERFLOW means completions wait in the kernel's overflow list;
+    /// TASKRUN means deferred task work (completions) waits for us to enter.
+    /// </summary>
+    private bool CqNeedsEnter()
+    {
+        if (_ioPoll && _inFlight != 0) return true;
+        uint f = Volatile.Read(ref *_sqFlags);
+        return (f & (uint)(IoUringSqRingFlags.CqOverflow | IoUringSqRingFlags.TaskRun)) != 0;
     }
 
     /// <summary>Makes every prepared SQE visible to the kernel; returns how many the kernel has not consumed yet.</summary>
@@ -530,15 +649,7 @@ public sealed unsafe class IoUring : IDisposable
         return _sqePublished - Volatile.Read(ref *_sqHead);
     }
 
-    private bool CqNeedsEnter()
-    {
-        // The kernel sets CQ_OVERFLOW when completions wait in its overflow list; only an enter with GETEVENTS
-        // moves them into the CQ. TASKRUN means deferred task work (completions) waits for us to enter.
-        uint f = Volatile.Read(ref *_sqFlags);
-        return (f & (uint)(IoUringSqRingFlags.CqOverflow | IoUringSqRingFlags.TaskRun)) != 0;
-    }
-
-    private int Enter(uint toSubmit, uint minComplete, uint flags, void* arg, nuint argSize, string operation, bool tolerateTimeout = false)
+    private int Enter(uint toSubmit, uint minComplete, uint flags, void* arg, nuint argSize, string operation)
     {
         while (true)
         {
@@ -547,12 +658,14 @@ public sealed unsafe class IoUring : IDisposable
             Errno e = ErrnoText.Last();
             switch (e)
             {
-                case Errno.EINTR:
+                case Errno.EINTR when arg == null:
                     continue; // a signal (e.g. the runtime's thread suspension) interrupted the wait
+                case Errno.EINTR:
+                    return 0; // a timed wait: the caller recomputes what is left of its deadline
                 case Errno.EAGAIN:
                 case Errno.EBUSY:
                     return 0; // the CQ must be reaped before more can be submitted
-                case Errno.ETIME when tolerateTimeout:
+                case Errno.ETIME:
                     return -(int)Errno.ETIME;
                 default:
                     throw new IoUringException(e, IoOperationKind.RingEnter, operation);
@@ -565,7 +678,7 @@ public sealed unsafe class IoUring : IDisposable
         int r;
         do
         {
-            r = Sys.IoUringRegister(_ringFd.Fd, (uint)op, arg, nrArgs);
+            r = Sys.IoUringRegister(_ringFd, (uint)op, arg, nrArgs);
         }
         while (r < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR);
         if (r < 0)
@@ -574,7 +687,62 @@ public sealed unsafe class IoUring : IDisposable
         }
     }
 
+    private void ReleaseNative()
+    {
+        // Reverse order of creation; the registered buffers outlive the ring fd.
+        _sqesMap?.Dispose();
+        _cqMap?.Dispose();
+        _sqMap?.Dispose();
+        if (_ringFdRef) _ringFd.DangerousRelease();
+        _ringFd.Dispose();
+        ReleaseBufferRefs();
+    }
+
+    /// <summary>
+    /// Frees nothing: the mappings stay mapped, the ring fd open (its reference is never released) and the registered
+    /// buffers referenced and marked leaked, so no late completion or DMA can land in reused memory.
+    /// </summary>
+    private void Leak(string reason)
+    {
+        _leaked = true;
+        int fd = (int)_ringFd.DangerousGetHandle();
+        long bytes = 0;
+        foreach (SafeMmapRegion? m in new[] { _sqesMap, _cqMap, _sqMap })
+        {
+            if (m is null) continue;
+            bytes += (long)m.Length;
+            m.Leak();
+        }
+        _ringFd.SetHandleAsInvalid();
+        NativeMemoryLeaks.Record(bytes, $"io_uring fd {fd}: SQ/CQ rings and SQE array", reason);
+        foreach (AlignedBuffer b in _registeredBuffers)
+        {
+            b.LeakBecause($"registered with io_uring fd {fd}: {reason}");
+        }
+        _registeredBuffers.Clear(); // the ring's references stay taken: these can never be freed
+    }
+
+    private void ReleaseBufferRefs()
+    {
+        foreach (AlignedBuffer b in _registeredBuffers)
+        {
+            b.DangerousRelease();
+        }
+        _registeredBuffers.Clear();
+    }
+
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private void ThrowIfNotCqe32()
+    {
+        if (CqeSize != IoUringConstants.Cqe32Size)
+        {
+            throw new InvalidOperationException("This ring has 16-byte CQEs; 32-byte completions need IORING_SETUP_CQE32.");
+        }
+    }
+
+    private static long ToStopwatchTicks(TimeSpan t)
+        => t.Ticks >= long.MaxValue / Stopwatch.Frequency ? long.MaxValue / 2 : t.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
 
     private static void Validate(IoUringOptions o, IoUringSetupFlags flags)
     {
@@ -589,6 +757,10 @@ public sealed unsafe class IoUring : IDisposable
         if ((flags & IoUringSetupFlags.DeferTaskRun) != 0 && (flags & IoUringSetupFlags.SingleIssuer) == 0)
         {
             throw new ArgumentException("IORING_SETUP_DEFER_TASKRUN needs IORING_SETUP_SINGLE_ISSUER.", nameof(o));
+        }
+        if (o.DrainTimeout < TimeSpan.Zero && o.DrainTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.DrainTimeout), o.DrainTimeout, "DrainTimeout must be positive, zero or Timeout.InfiniteTimeSpan.");
         }
         if (o.SqThreadIdleMilliseconds != 0 && (flags & IoUringSetupFlags.SqPoll) == 0)
         {
@@ -629,10 +801,11 @@ public sealed unsafe class IoUring : IDisposable
             IoUringParams p = default;
             p.Flags = (uint)alone;
             p.SqThreadCpu = (uint)(o.SqThreadCpu ?? 0);
+            using var probe = new SafeFileDescriptor(); // allocated before the syscall, as in the constructor
             int fd = Sys.IoUringSetup(1, &p);
             if (fd >= 0)
             {
-                Sys.Close(fd);
+                probe.SetFd(fd);
                 continue;
             }
             Errno e = ErrnoText.Last();
@@ -667,21 +840,4 @@ public sealed unsafe class IoUring : IDisposable
         IoUringSetupFlags.DeferTaskRun => "IORING_SETUP_DEFER_TASKRUN",
         _ => $"setup flag bit {System.Numerics.BitOperations.TrailingZeroCount((uint)f)} (unknown to this module)",
     };
-}
-
-/// <summary>The kernel's answer to IORING_REGISTER_PROBE.</summary>
-public sealed class IoUringProbeResult
-{
-    private readonly bool[] _supported;
-
-    internal IoUringProbeResult(byte lastOp, bool[] supported)
-    {
-        LastOp = lastOp;
-        _supported = supported;
-    }
-
-    /// <summary>The highest opcode the kernel knows.</summary>
-    public byte LastOp { get; }
-
-    public bool IsSupported(IoUringOp op) => _supported[(byte)op];
 }

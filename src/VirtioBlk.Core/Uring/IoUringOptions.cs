@@ -1,3 +1,4 @@
+using System;
 using VirtioBlk.Core.Abi;
 
 namespace VirtioBlk.Core.Uring;
@@ -19,6 +20,13 @@ public sealed record IoUringOptions
 
     /// <summary>With SqPoll: milliseconds the SQ thread spins before it sleeps; 0 = the kernel's default.</summary>
     public uint SqThreadIdleMilliseconds { get; init; }
+
+    /// <summary>
+    /// How long Dispose waits for I/O it cannot cancel (block I/O) before it gives up and leaks the ring's memory
+    /// rather than free what the kernel may still write (see <see cref="IoUring.KernelMayOwnMemory"/>).
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> waits for ever.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The flags actually passed to the kernel.</summary>
     public IoUringSetupFlags EffectiveFlags

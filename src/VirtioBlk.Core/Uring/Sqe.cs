@@ -5,7 +5,8 @@ namespace VirtioBlk.Core.Uring;
 
 /// <summary>
 /// SQE preparers. One place fills an SQE (<see cref="PrepRw"/>); every other preparer is a thin wrapper that sets
-/// only its own extra fields, as liburing's io_uring_prep_* do.
+/// only its own extra fields, as liburing's io_uring_prep_* do. Data reads and writes on either path are prepared
+/// by <see cref="VirtioBlk.Core.Io.IoShape"/>, which picks the opcode and calls PrepRw or the URING_CMD preparer.
 /// </summary>
 public static unsafe class Sqe
 {
@@ -30,44 +31,6 @@ public static unsafe class Sqe
 
     public static void PrepNop(IoUringSqe* sqe, ulong userData)
         => PrepRw(sqe, IoUringOp.Nop, -1, 0, 0, 0, userData);
-
-    public static void PrepRead(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ulong userData)
-        => PrepRw(sqe, IoUringOp.Read, fd, (ulong)buffer, length, offset, userData);
-
-    public static void PrepWrite(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ulong userData)
-        => PrepRw(sqe, IoUringOp.Write, fd, (ulong)buffer, length, offset, userData);
-
-    public static void PrepReadv(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ulong userData)
-        => PrepRw(sqe, IoUringOp.Readv, fd, (ulong)iovecs, count, offset, userData);
-
-    public static void PrepWritev(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ulong userData)
-        => PrepRw(sqe, IoUringOp.Writev, fd, (ulong)iovecs, count, offset, userData);
-
-    public static void PrepReadFixed(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ushort bufIndex, ulong userData)
-    {
-        PrepRw(sqe, IoUringOp.ReadFixed, fd, (ulong)buffer, length, offset, userData);
-        sqe->BufIndex = bufIndex;
-    }
-
-    public static void PrepWriteFixed(IoUringSqe* sqe, int fd, void* buffer, uint length, ulong offset, ushort bufIndex, ulong userData)
-    {
-        PrepRw(sqe, IoUringOp.WriteFixed, fd, (ulong)buffer, length, offset, userData);
-        sqe->BufIndex = bufIndex;
-    }
-
-    /// <summary>READV_FIXED (Linux 6.15): iovecs that point inside registered buffer <paramref name="bufIndex"/>.</summary>
-    public static void PrepReadvFixed(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ushort bufIndex, ulong userData)
-    {
-        PrepRw(sqe, IoUringOp.ReadvFixed, fd, (ulong)iovecs, count, offset, userData);
-        sqe->BufIndex = bufIndex;
-    }
-
-    /// <summary>WRITEV_FIXED (Linux 6.15).</summary>
-    public static void PrepWritevFixed(IoUringSqe* sqe, int fd, IoVec* iovecs, uint count, ulong offset, ushort bufIndex, ulong userData)
-    {
-        PrepRw(sqe, IoUringOp.WritevFixed, fd, (ulong)iovecs, count, offset, userData);
-        sqe->BufIndex = bufIndex;
-    }
 
     public static void PrepFsync(IoUringSqe* sqe, int fd, bool dataSync, ulong userData)
     {

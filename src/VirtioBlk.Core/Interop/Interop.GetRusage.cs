@@ -17,8 +17,4 @@ internal static unsafe partial class Sys
     /// <summary>getrusage(2): RUSAGE_THREAD gives the calling thread's CPU time.</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "getrusage", SetLastError = true)]
     internal static partial int GetRusage(int who, Rusage* usage);
-
-    /// <summary>sched_setaffinity(2) on the calling thread (pid 0).</summary>
-    [LibraryImport(Libraries.Libc, EntryPoint = "sched_setaffinity", SetLastError = true)]
-    internal static partial int SchedSetAffinity(int pid, nuint cpusetsize, ulong* mask);
 }
