@@ -68,6 +68,7 @@ public sealed unsafe class SectorIoSession : IDisposable
     private readonly SafeFileDescriptor? _claim; // O_EXCL hold on /dev/<disk> for an exclusive passthrough session
     private readonly IoUring _ring;
     private IoUring? _flushRing;                 // an interrupt-driven ring for FLUSH/FSYNC when _ring is polled
+    private SafeFileDescriptor? _flushFd;        // the block device, for fsync where passthrough FLUSH is refused
     private readonly AlignedBuffer _staging;
     private readonly AlignedBuffer? _iovecs;
     private readonly IoShape _shape;
@@ -185,7 +186,15 @@ public sealed unsafe class SectorIoSession : IDisposable
         }
     }
 
-    /// <summary>Makes written data durable: VIRTIO_BLK_T_FLUSH on passthrough, fsync on the block path.</summary>
+    /// <summary>How the last <see cref="Flush"/> made the data durable: "VIRTIO_BLK_T_FLUSH" or "fsync of /dev/X".</summary>
+    public string? FlushedBy { get; private set; }
+
+    /// <summary>
+    /// Makes written data durable: VIRTIO_BLK_T_FLUSH on passthrough, fsync on the block path. Where the kernel
+    /// refuses a passthrough FLUSH (the OpenAnolis variant answers EOPNOTSUPP; a device without
+    /// VIRTIO_BLK_F_FLUSH answers UNSUPP) the disk's block device is fsync'ed instead, and the refusal is
+    /// remembered for the device, so later sessions go straight to fsync.
+    /// </summary>
     public void Flush()
     {
         // A polled ring accepts only pollable reads and writes, so a polled session flushes through a second,
@@ -196,20 +205,36 @@ public sealed unsafe class SectorIoSession : IDisposable
             _log?.Invoke("Flushing through a second, interrupt-driven ring: a polled ring takes only reads and writes.");
         }
         IoUring ring = _flushRing ?? _ring;
-        IoUringSqe* sqe = ring.GetSqeOrThrow();
         bool pt = Options.Path == IoPathKind.Passthrough;
+        if (pt && !PassthroughSupport.IsRefused(DevicePath, VirtioBlkRequestType.Flush))
+        {
+            VirtioBlkCommand.Prep(ring.GetSqeOrThrow(), ring.SqeSize, _fd.Fd, VirtioBlkRequestType.Flush, 0, null, 0, false, -1, 1);
+            ring.SubmitAndWait(1);
+            IoUringException? failure = VirtioBlkCommand.Failure(ring.WaitCompletion().Res, IoOperationKind.Flush, "FLUSH", DevicePath);
+            if (failure is null)
+            {
+                FlushedBy = "VIRTIO_BLK_T_FLUSH";
+                return;
+            }
+            if (failure.Errno != Errno.EOPNOTSUPP)
+            {
+                throw failure;
+            }
+            PassthroughSupport.Refused(DevicePath, VirtioBlkRequestType.Flush);
+            _log?.Invoke($"The kernel refused the passthrough FLUSH ({failure.Message}); making the data durable with fsync of {Disk.BlockPath} instead.");
+        }
+
+        SafeFileDescriptor target = _fd;
         if (pt)
         {
-            VirtioBlkCommand.Prep(sqe, ring.SqeSize, _fd.Fd, VirtioBlkRequestType.Flush, 0, null, 0, false, -1, 1);
+            // fsync of the disk's block device flushes the same device cache; read-only is enough for fsync.
+            _flushFd ??= SafeFileDescriptor.Open(Disk.BlockPath, Sys.O_RDONLY);
+            target = _flushFd;
         }
-        else
-        {
-            Sqe.PrepFsync(sqe, _fd.Fd, dataSync: false, 1);
-        }
+        Sqe.PrepFsync(ring.GetSqeOrThrow(), target.Fd, dataSync: false, 1);
         ring.SubmitAndWait(1);
-        IoUringCqe cqe = ring.WaitCompletion();
-        if (pt) VirtioBlkCommand.ThrowIfFailed(cqe.Res, IoOperationKind.Flush, "FLUSH", DevicePath);
-        else ErrnoText.ThrowIfNegative(cqe.Res, IoOperationKind.Flush, "FSYNC", DevicePath);
+        ErrnoText.ThrowIfNegative(ring.WaitCompletion().Res, IoOperationKind.Flush, "FSYNC", pt ? Disk.BlockPath : DevicePath);
+        FlushedBy = $"fsync of {(pt ? Disk.BlockPath : DevicePath)}";
     }
 
     private void Transfer(ulong sector, Span<byte> data, bool write, Action<long>? progress, CancellationToken cancel)
@@ -285,6 +310,7 @@ public sealed unsafe class SectorIoSession : IDisposable
         _staging.Dispose();
         _iovecs?.Dispose();
         _fd.Dispose();
+        _flushFd?.Dispose();
         _claim?.Dispose();
     }
 }
