@@ -1,0 +1,2 @@
+namespace VirtioBlk.PowerShell.Tests;
+internal static class Placeholder { }
