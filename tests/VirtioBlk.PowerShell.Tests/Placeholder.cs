@@ -1,2 +1,0 @@
-namespace VirtioBlk.PowerShell.Tests;
-internal static class Placeholder { }
