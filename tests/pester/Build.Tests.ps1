@@ -130,3 +130,79 @@ Import-Module VirtioBlk
         $r.Text | Should -Not -Match '> dotnet build' -Because 'a wrong -Repository fails before any build'
     }
 }
+
+Describe 'The closing summary of build.ps1 -Task Test (tools/BuildSupport.ps1)' -Tags CI {
+    BeforeAll {
+        # The functions run as build.ps1 runs them: dot-sourced into a script of a fresh pwsh.
+        function Invoke-Support([string] $Body) {
+            $script = Join-Path $Work "support-$([guid]::NewGuid().ToString('N').Substring(0, 8)).ps1"
+            Set-Content $script ". '$RepoRoot/tools/BuildSupport.ps1'`n$Body`nif (Write-TestSummary) { exit 0 } else { exit 1 }"
+            $lines = @(& $Pwsh -NoProfile -NonInteractive -File $script 2>&1 | ForEach-Object { "$_" })
+            [pscustomobject]@{ ExitCode = $LASTEXITCODE; Lines = $lines; Text = $lines -join "`n" }
+        }
+    }
+
+    It 'names each suite that could not start with its reason, counts it as a failure, and ends with the tally' {
+        $noSummary = Join-Path $Work 'runner-output.txt'
+        Set-Content $noSummary "Starting discovery`nImport-Module: The specified module 'Pester.psd1' was not loaded"
+        $r = Invoke-Support @"
+Add-Tally 3 0 1 'alpha'
+Invoke-Suite 'beta' { throw 'Pester 5.7.1 is not at /nowhere' }
+Read-SummaryLine '/nonexistent/guest.txt' 'gamma'
+Read-SummaryLine '$noSummary' 'delta'
+Read-XunitReport '/nonexistent/report.xml' 'epsilon'
+"@
+        $r.ExitCode | Should -Be 1
+        $r.Lines | Should -Contain '  [beta] did not start: Pester 5.7.1 is not at /nowhere'
+        $r.Lines | Should -Contain '  [gamma] did not start: no output at /nonexistent/guest.txt'
+        $r.Lines | Should -Contain "  [delta] did not start: no summary line in $noSummary; it ended with: Import-Module: The specified module 'Pester.psd1' was not loaded"
+        $r.Lines | Should -Contain '  [epsilon] did not start: no report at /nonexistent/report.xml'
+        $r.Lines | Should -Contain '  [alpha] 3 passed, 0 failed, 1 skipped'
+        $r.Lines[-1] | Should -Be '3 passed, 4 failed, 1 skipped'
+    }
+
+    It 'a run in which no test ran fails, and one in which all passed does not' {
+        $none = Invoke-Support "Add-Tally 0 0 0 'empty'"
+        $none.ExitCode | Should -Be 1
+        $none.Lines[-1] | Should -Be '0 passed, 0 failed, 0 skipped'
+        $ok = Invoke-Support "Add-Tally 5 0 2 'a'; Add-Tally 1 0 0 'b'"
+        $ok.ExitCode | Should -Be 0
+        $ok.Lines[-1] | Should -Be '6 passed, 0 failed, 2 skipped'
+    }
+}
+
+Describe 'Prerequisites: apt-get waits for the dpkg lock' -Tags CI {
+    BeforeDiscovery { $script:CanApt = (& id -u) -eq '0' -and [bool](Get-Command apt-get -ErrorAction Ignore) -and (Test-Path /var/lib/dpkg/status) }
+
+    It 'Invoke-Apt waits while another process holds the lock, then succeeds' -Skip:(-not $CanApt) {
+        # A dpkg admin directory of its own (a copy of the status file), so the machine's real lock is never held and
+        # nobody else's apt run is disturbed; apt derives the lock's path from Dir::State::status.
+        $admin = Join-Path $Work 'dpkg'
+        New-Item -ItemType Directory -Force $admin | Out-Null
+        Copy-Item /var/lib/dpkg/status (Join-Path $admin 'status')
+        $lock = Join-Path $admin 'lock-frontend'
+        New-Item -ItemType File -Force $lock, (Join-Path $admin 'lock') | Out-Null
+        $apt = @('-o', "Dir::State::status=$admin/status", 'check')
+        # Another process holds the lock (fcntl, as dpkg takes it) for 4 s.
+        $holder = Join-Path $Work 'hold-lock.ps1'
+        Set-Content $holder "`$fs = [IO.FileStream]::new('$lock', 'Open', 'ReadWrite', 'ReadWrite'); `$fs.Lock(0, 1); 'locked'; Start-Sleep -Seconds 4; `$fs.Dispose()"
+        $out = Join-Path $Work 'hold-lock.out'
+        $p = Start-Process $Pwsh -ArgumentList '-NoProfile', '-File', $holder -RedirectStandardOutput $out -PassThru
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(20)
+            while (-not ((Test-Path $out) -and (Get-Content -Raw $out) -match 'locked') -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            (Get-Content -Raw $out) | Should -Match 'locked'
+            # Without waiting apt fails at once: the lock is really held.
+            & apt-get @apt *> $null
+            $LASTEXITCODE | Should -Not -Be 0
+            . (Join-Path $RepoRoot 'tools/BuildSupport.ps1')
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            { Invoke-Apt $apt } | Should -Not -Throw
+            $p.HasExited | Should -BeTrue -Because 'apt got the lock only after the holder let go'
+        }
+        finally {
+            if (-not $p.HasExited) { $p.Kill() }
+            $p.WaitForExit()
+        }
+    }
+}
