@@ -14,12 +14,6 @@ namespace VirtioBlk.PowerShell.Tests;
 /// </summary>
 public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
 {
-    private const string DeviceType = "VirtioBlk.PowerShell.Devices.VirtioBlkDevice";
-    private const string WriteResultType = "VirtioBlk.PowerShell.Devices.VirtioBlkSectorWriteResult";
-    private const string ReportType = "VirtioBlk.PowerShell.Devices.VirtioBlkPassthroughReport";
-    private const string BenchmarkType = "VirtioBlk.PowerShell.Benchmark.VirtioBlkBenchmarkResult";
-    private const string ComparisonType = "VirtioBlk.PowerShell.Benchmark.VirtioBlkBenchmarkComparison";
-
     private static string[] Lines(string text) => text.Replace("\r", "").Split('\n');
 
     private static void AssertFits(string text, int width)
@@ -30,12 +24,15 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
         }
     }
 
-    /// <summary>The column labels of a type's table view, from the loaded format data (so the test follows the view).</summary>
-    private string[] TableLabels(string type)
+    /// <summary>
+    /// The column labels of the table view PowerShell picks for an object, from the loaded format data, so the test
+    /// follows the view and the type wherever they move.
+    /// </summary>
+    private string[] TableLabels(PSObject sample)
     {
         PsResult r = host.Run(
-            "(Get-FormatData -TypeName $t).FormatViewDefinition | Where-Object { $_.Control -is [System.Management.Automation.TableControl] } | " +
-            "Select-Object -First 1 | ForEach-Object { $_.Control.Headers.Label }", ("t", type)).ThrowIfFailed();
+            "(Get-FormatData -TypeName $o.PSObject.TypeNames[0]).FormatViewDefinition | Where-Object { $_.Control -is [System.Management.Automation.TableControl] } | " +
+            "Select-Object -First 1 | ForEach-Object { $_.Control.Headers.Label }", ("o", sample)).ThrowIfFailed();
         string[] labels = r.Output.Select(o => o.ToString()).ToArray();
         Assert.NotEmpty(labels);
         return labels;
@@ -45,11 +42,11 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
     /// A table at a width: it fits, its header line names every column whole in order, and the dashes under each
     /// header are as long as the header (PowerShell cuts or stacks a header that has no room).
     /// </summary>
-    private string[] AssertWholeTable(string text, string type, int width)
+    private string[] AssertWholeTable(string text, PSObject sample, int width)
     {
         AssertFits(text, width);
         string[] lines = Lines(text).Where(l => l.Trim().Length > 0).ToArray();
-        string[] labels = TableLabels(type);
+        string[] labels = TableLabels(sample);
         Assert.True(lines.Length >= 3, $"no table in:\n{text}");
         // One header line, then the dashes: PowerShell stacks a header that has no room over several lines.
         string header = lines[0];
@@ -80,7 +77,7 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
         string serial = host.Property(device.Output.Single(), "Serial")?.ToString() ?? "";
 
         string table = host.Run($"Get-VirtioBlkDevice $d | Out-String -Width {width}", ("d", disk)).Text;
-        string[] lines = AssertWholeTable(table, DeviceType, width);
+        string[] lines = AssertWholeTable(table, device.Output.Single(), width);
         Assert.Matches($@"^{disk}\s+{Regex.Escape(size)}\s", lines[2]);
         Assert.DoesNotContain("…", lines[2]);
         if (serial.Length > 0) Assert.EndsWith(serial, lines[2].TrimEnd());
@@ -114,8 +111,9 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
     public void WriteResultTable(int width)
     {
         using LoopDevice loop = LoopDevice.Create(seed: 6);
-        string text = host.Run($",[byte[]]::new(1024) | Write-VirtioBlkSector $p 64 -PassThru -Confirm:$false | Out-String -Width {width}", ("p", loop.Path)).Text;
-        string[] lines = AssertWholeTable(text, WriteResultType, width);
+        PSObject result = host.Run(",[byte[]]::new(1024) | Write-VirtioBlkSector $p 64 -PassThru -Confirm:$false", ("p", loop.Path)).ThrowIfFailed().Output.Single();
+        string text = host.Run($"$r | Out-String -Width {width}", ("r", result)).Text;
+        string[] lines = AssertWholeTable(text, result, width);
         Assert.Matches($@"^{Regex.Escape(loop.Path)}\s+Block\s+64\s+2\s+1024\s", lines[2]);
     }
 
@@ -129,7 +127,7 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
         string verdict = host.Property(report.Output.Single(), "Verdict")!.ToString()!;
 
         string table = host.Run($"Test-VirtioBlkPassthrough $d | Out-String -Width {width}", ("d", disk)).Text;
-        string[] lines = AssertWholeTable(table, ReportType, width);
+        string[] lines = AssertWholeTable(table, report.Output.Single(), width);
         // The fixed columns are whole; the free-text reason at the right may be cut to fit (the list view has it all).
         Assert.Matches($@"^{disk}\s+{verdict}\s+(Passed|Failed|Skipped|Warning)\s", lines[2]);
 
@@ -154,7 +152,7 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
         string p99 = ((double)host.Property(r, "P99Us")!).ToString("N1", CultureInfo.CurrentCulture);
 
         string table = host.Run($"$global:vbResult | Out-String -Width {width}").Text;
-        string[] lines = AssertWholeTable(table, BenchmarkType, width);
+        string[] lines = AssertWholeTable(table, r, width);
         Assert.Matches($@"^{loop.Name}\s+Block\s+Read\s+4096\s+4\s", lines[2]);
         // The numbers are whole: IOPS and p99 as the result has them, errors last.
         Assert.Contains($" {iops} ", lines[2]);
@@ -181,8 +179,9 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
         PsResult d = host.Run("Get-VirtioBlkDevice $d", ("d", disk)).ThrowIfFailed();
         if (!(bool)host.Property(d.Output.Single(), "PassthroughAvailable")!) Assert.Skip($"{disk} has no passthrough char device, which -Mode Compare needs");
         if ((bool)host.Property(d.Output.Single(), "InUse")!) Assert.Skip($"{disk} is in use");
-        string table = host.Run($"Invoke-VirtioBlkBenchmark $d -Mode Compare -Rounds 1 -Seconds 0.5 -QueueDepth 2 | Out-String -Width {width}", ("d", "/dev/" + disk)).Text;
-        string[] lines = AssertWholeTable(table, ComparisonType, width);
+        PSObject comparison = host.Run("Invoke-VirtioBlkBenchmark $d -Mode Compare -Rounds 1 -Seconds 0.5 -QueueDepth 2", ("d", "/dev/" + disk)).ThrowIfFailed().Output.Single();
+        string table = host.Run($"$c | Out-String -Width {width}", ("c", comparison)).Text;
+        string[] lines = AssertWholeTable(table, comparison, width);
         Assert.StartsWith(disk, lines[2]);
     }
 }
