@@ -11,10 +11,13 @@
 
     GUID                 = 'b27ec215-4260-4fa8-91f9-cb95dcff7b37'
     Author               = 'VirtioBlk contributors'
+    Copyright            = '(c) 2026 VirtioBlk contributors. MIT License.'
     Description          = 'See, read, write and benchmark virtio-blk disks on a Linux VM through io_uring: the block device /dev/vdX and, on kernels with the virtio-blk passthrough series, the char device /dev/vdXc0.'
 
     CompatiblePSEditions = @('Core')
-    PowerShellVersion    = '7.4'
+    # The assemblies target .NET 10, which pwsh runs from 7.6 on: a 7.4 user would pass the manifest check and then
+    # fail to load the DLL. Raise this with the TargetFramework in Directory.Build.props (a Pester test keeps them in step).
+    PowerShellVersion    = '7.6'
 
     # Loaded before the root module so scripts can name the core's types: catch [VirtioBlk.Core.IoUringException].
     RequiredAssemblies   = @('out/bin/VirtioBlk.Core.dll')

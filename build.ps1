@@ -3,14 +3,22 @@
 .SYNOPSIS
     The project's front door: build, test, package, and the VM tier (kernel build, VM tests, a VM shell).
 .DESCRIPTION
-    Tasks run in the order given. Test runs every tier and ends with one line "N passed, N failed, N skipped"
-    adding up every runner (xunit on the host, Pester on the host, and the in-guest suites of the VM tier);
-    it exits non-zero when anything failed or nothing ran.
+    Tasks run in the order given, each at most once per invocation: a task another one needs (Package needs Build)
+    runs first, and not again when it is asked for too. -Task takes a list (-Task Build,Package), also through
+    `pwsh -File`, where the list arrives as one string. Each task installs what it needs before it starts. Test runs
+    every tier and ends with one line "N passed, N failed, N skipped" adding up every runner (xunit on the host, the
+    in-process PowerShell SDK tests, Pester on the host, and the in-guest suites of the VM tier); a suite that
+    could not start is named above that line with its reason and counts as a failure. It exits non-zero when
+    anything failed or nothing ran.
 
-      Build    dotnet build of the core, the cmdlets (into out/bin, where VirtioBlk.psd1 points) and the tests
-      Test     Build, then the xunit tests, the Pester tests and, unless -SkipVm, VmTest
-      Build    also turns docs/help/*.md into en-US/ (MAML and about topics; fails on incomplete help)
+      Build    one dotnet build (VirtioBlk.slnx) of the core, the cmdlets (into out/bin, where VirtioBlk.psd1 points)
+               and the tests; also turns docs/help/*.md into en-US/ (MAML and about topics; fails on incomplete help)
+      Test     installs its prerequisites (apt packages, Pester, the pwsh tool) once, up front, waiting for the dpkg
+               lock; then Build, Package, the xunit tests, the PowerShell SDK tests, the Pester tests and, unless
+               -SkipVm, VmTest
       Package  a versioned module folder out/VirtioBlk/<version>/ that imports in a fresh pwsh, help and license included
+      Publish  Package, then Publish-PSResource of it: VirtioBlk.<version>.nupkg in -Repository (a registered
+               PSResource repository's name, or a folder, by default out/repository)
       Kernel   builds (or takes from the cache) the patched guest kernel; prints its path
       VmTest   boots the patched kernel under QEMU with two virtio disks and runs the in-guest suites
       VmRun    the same guest running -Command (or an interactive shell), with -Kernel to boot another kernel
@@ -19,11 +27,17 @@
 .EXAMPLE
     dotnet pwsh -NoProfile -File build.ps1 -Task Test -SkipVm
 .EXAMPLE
+    dotnet pwsh -NoProfile -File build.ps1 -Task Build,Package
+.EXAMPLE
+    dotnet pwsh -NoProfile -File build.ps1 -Task Publish -Repository /srv/psrepo
+.EXAMPLE
     dotnet pwsh -NoProfile -File build.ps1 -Task VmRun -Command 'pwsh -c "Import-Module ./VirtioBlk.psd1; Get-VirtioBlkDevice"'
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Package', 'Kernel', 'VmTest', 'VmRun', 'Clean')]
+    # Not a ValidateSet: `pwsh -File build.ps1 -Task Build,Package` passes "Build,Package" as one string, which
+    # the set would refuse before the script could split it. The names are checked below, after splitting.
+    [ArgumentCompleter({ param($c, $p, $word) 'Build', 'Test', 'Package', 'Publish', 'Kernel', 'VmTest', 'VmRun', 'Clean' -like "$word*" })]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -39,7 +53,14 @@ param(
     [string] $Command,
 
     # VmTest/VmRun: seconds before the guest is killed and the task fails.
-    [int] $VmTimeoutSeconds = 1500
+    [int] $VmTimeoutSeconds = 1500,
+
+    # Publish: a registered PSResource repository's name (Get-PSResourceRepository), or a folder to publish into
+    # (registered for the call only). Default: out/repository.
+    [string] $Repository,
+
+    # Publish: the feed's API key, for a NuGet feed that wants one (a file repository needs none).
+    [string] $ApiKey
 )
 
 $ErrorActionPreference = 'Stop'
@@ -55,8 +76,17 @@ $ResultsDir = Join-Path $Out 'test-results'
 $PesterVersion = '5.7.1'
 $PesterManifest = Join-Path $Root ".tools/pester/$PesterVersion/tools/Pester.psd1"
 $CoreTests = Join-Path $Root 'tests/VirtioBlk.Core.Tests'
-# Tallies of every runner, for the closing line.
-$script:Tally = [ordered]@{ Passed = 0; Failed = 0; Skipped = 0; Runners = 0 }
+$PowerShellTests = Join-Path $Root 'tests/VirtioBlk.PowerShell.Tests'
+# The tally of every runner and the apt helpers, in their own file so a test can run them.
+. (Join-Path $Root 'tools/BuildSupport.ps1')
+$KnownTasks = 'Build', 'Test', 'Package', 'Publish', 'Kernel', 'VmTest', 'VmRun', 'Clean'
+# Tasks already run in this invocation: each runs at most once, whoever asks for it.
+$script:Done = [System.Collections.Generic.HashSet[string]]::new()
+
+# Debian packages. Host: a C compiler (the ABI layout test), losetup and mkfs (loop devices), openssh (the remoting
+# test's own sshd on 127.0.0.1). The VM tier: QEMU and the kernel build's tools and source.
+$HostPackages = 'gcc', 'libc6-dev', 'util-linux', 'e2fsprogs', 'openssh-server', 'openssh-client'
+$VmPackages = 'qemu-system-x86', 'linux-source-6.12', 'build-essential', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev', 'cpio', 'xz-utils'
 
 function Invoke-Native {
     param([string] $File, [string[]] $Arguments, [switch] $AllowFailure)
@@ -73,33 +103,21 @@ function Get-Version {
         Where-Object { $_ } | Select-Object -First 1
 }
 
-function Add-Tally([int] $Passed, [int] $Failed, [int] $Skipped, [string] $Runner) {
-    $script:Tally.Passed += $Passed
-    $script:Tally.Failed += $Failed
-    $script:Tally.Skipped += $Skipped
-    $script:Tally.Runners++
-    Write-Host "[$Runner] $Passed passed, $Failed failed, $Skipped skipped"
-}
-
-# Reads an xunit v3 XML report; a missing report counts as one failure, so a crashed runner cannot pass.
-function Read-XunitReport([string] $Path, [string] $Runner) {
-    if (-not (Test-Path $Path)) {
-        Add-Tally 0 1 0 "$Runner (no report at $Path)"
+# Runs a task once per invocation; a second request (Package after Build, Test after Package) is a no-op.
+function Invoke-Once([string] $Name, [scriptblock] $Body) {
+    if (-not $script:Done.Add($Name)) {
+        Write-Host "${Name}: already done in this run"
         return
     }
-    $passed = $failed = $skipped = 0
-    foreach ($a in ([xml](Get-Content -Raw $Path)).assemblies.assembly) {
-        $passed += [int]$a.passed
-        $failed += [int]$a.failed + [int]$a.errors
-        $skipped += [int]$a.skipped
-    }
-    Add-Tally $passed $failed $skipped $Runner
+    & $Body
 }
 
 function Invoke-Build {
-    Invoke-Native dotnet @('build', (Join-Path $Root 'src/VirtioBlk.PowerShell'), '-c', $Configuration, '--nologo', '-v', 'q') | Out-Null
-    Invoke-Native dotnet @('build', $CoreTests, '-c', $Configuration, '--nologo', '-v', 'q') | Out-Null
-    Invoke-HelpBuild
+    Invoke-Once Build {
+        # One build of the solution: MSBuild checks each shared project once, and builds independent ones side by side.
+        Invoke-Native dotnet @('build', (Join-Path $Root 'VirtioBlk.slnx'), '-c', $Configuration, '--nologo', '-v', 'q') | Out-Null
+        Invoke-HelpBuild
+    }
 }
 
 # docs/help/*.md -> en-US/ beside the manifest (MAML for the cmdlets, about_*.help.txt), where Get-Help looks.
@@ -114,6 +132,26 @@ function Install-Pester {
     if (-not (Test-Path $PesterManifest)) {
         Invoke-Native dotnet @('package', 'download', "Pester@$PesterVersion", '--output', (Join-Path $Root '.tools')) | Out-Null
     }
+    if (-not (Test-Path $PesterManifest)) { throw "Pester $PesterVersion is not at $PesterManifest after 'dotnet package download'" }
+}
+
+# The local pwsh tool (.config/dotnet-tools.json): the VM guest runs it from the NuGet cache.
+function Install-PwshTool {
+    Invoke-Once PwshTool { Invoke-Native dotnet @('tool', 'restore') | Out-Null }
+}
+
+# Everything the tests need, up front and once, so no test installs anything (or skips because another apt run
+# held the lock meanwhile). A prerequisite that a suite cannot start without fails that suite, named in the summary.
+function Install-TestPrerequisites([switch] $Vm, [switch] $HostTier) {
+    $packages = @()
+    if ($HostTier) { $packages += $HostPackages }
+    if ($Vm) { $packages += $VmPackages }
+    Invoke-Once "apt:$($packages -join ',')" { Install-AptPackages $packages }
+    if ($Vm) {
+        try { Install-PwshTool } catch { $script:Missing.Add("the pwsh tool for the guest ($($_.Exception.Message))") }
+    }
+    # Pester's absence stops its suites from starting; Invoke-Suite reports that when they try.
+    try { Install-Pester } catch { Write-Host "Pester: $($_.Exception.Message)" }
 }
 
 function Invoke-CoreTests {
@@ -126,6 +164,19 @@ function Invoke-CoreTests {
     Read-XunitReport $report 'xunit (host)'
 }
 
+# The cmdlets hosted in-process through the PowerShell SDK (binding, ErrorRecords, views at fixed widths).
+function Invoke-PowerShellSdkTests {
+    New-Item -ItemType Directory -Force $ResultsDir | Out-Null
+    $report = Join-Path $ResultsDir 'powershell-sdk.xml'
+    Remove-Item $report -ErrorAction Ignore
+    $dll = Join-Path $PowerShellTests "bin/$Configuration/net10.0/VirtioBlk.PowerShell.Tests.dll"
+    if (-not (Test-Path $dll)) { throw "$dll is missing (the build did not produce it)" }
+    # The manifest the tests import: the checkout's, which points into out/bin.
+    $env:VIRTIOBLK_MANIFEST = Join-Path $Root 'VirtioBlk.psd1'
+    Invoke-Native dotnet @($dll, '-result-xml', $report) -AllowFailure | Out-Null
+    Read-XunitReport $report 'xunit PowerShell SDK (host)'
+}
+
 function Invoke-PesterTests {
     Install-Pester
     New-Item -ItemType Directory -Force $ResultsDir | Out-Null
@@ -134,17 +185,6 @@ function Invoke-PesterTests {
     $pwsh = Join-Path $PSHOME 'pwsh'
     & $pwsh -NoProfile -File (Join-Path $Root 'tests/pester/Invoke-Tests.ps1') -PesterPath $PesterManifest | Tee-Object -FilePath $summary | Out-Host
     Read-SummaryLine $summary 'pester (host)'
-}
-
-# Reads the last "N passed, N failed[, N skipped]" line a runner printed; none counts as a failure.
-function Read-SummaryLine([string] $Path, [string] $Runner) {
-    $line = if (Test-Path $Path) { Get-Content $Path | Where-Object { $_ -match '^\s*(\d+) passed, (\d+) failed(, (\d+) skipped)?\s*$' } | Select-Object -Last 1 }
-    if (-not $line) {
-        Add-Tally 0 1 0 "$Runner (no summary line)"
-        return
-    }
-    $null = $line -match '^\s*(\d+) passed, (\d+) failed(, (\d+) skipped)?'
-    Add-Tally ([int]$Matches[1]) ([int]$Matches[2]) ([int]($Matches[4] ?? 0)) $Runner
 }
 
 function Invoke-KernelBuild {
@@ -173,17 +213,21 @@ function Invoke-VmTests {
     if ($LASTEXITCODE -ne 0) { throw 'tests/vm/c/build.sh failed' }
     $rc = Invoke-Vm "bash tests/vm/guest-tests.sh '$Configuration' '$witness'" $image $vmResults
     Write-Host ("VM tier: guest exited {0} after {1:N0} s" -f $rc, $sw.Elapsed.TotalSeconds)
+    # Every guest suite is expected: one that left no result did not start, and is named as such.
     Read-XunitReport (Join-Path $vmResults 'core-vm.xml') 'xunit (guest)'
     Read-SummaryLine (Join-Path $vmResults 'c-witness.txt') 'C witness (guest)'
-    if (Test-Path (Join-Path $vmResults 'pester-vm.txt')) {
-        Read-SummaryLine (Join-Path $vmResults 'pester-vm.txt') 'pester (guest)'
-    }
+    Read-SummaryLine (Join-Path $vmResults 'pester-vm.txt') 'pester (guest)'
     if ($rc -ne 0 -and $script:Tally.Failed -eq 0) {
-        Add-Tally 0 1 0 "VM tier (guest exit code $rc)"
+        Add-Tally 0 1 0 "VM tier (the guest exited $rc with no failed test)"
     }
 }
 
 function Invoke-Package {
+    Invoke-Build
+    Invoke-Once Package { New-ModulePackage }
+}
+
+function New-ModulePackage {
     $version = Get-Version
     $dest = Join-Path $Out "VirtioBlk/$version"
     Remove-Item -Recurse -Force (Join-Path $Out 'VirtioBlk') -ErrorAction Ignore
@@ -207,36 +251,111 @@ function Invoke-Package {
     Write-Host "package: $dest"
 }
 
-foreach ($t in $Task) {
-    switch ($t) {
-        'Clean' { Remove-Item -Recurse -Force $Out -ErrorAction Ignore }
-        'Build' { Invoke-Build }
-        'Package' { Invoke-Build; Invoke-Package }
-        'Kernel' { Invoke-KernelBuild | Out-Null }
-        'VmRun' {
-            $image = if ($Kernel) { (Resolve-Path $Kernel).Path } else { Invoke-KernelBuild }
-            Invoke-Build
-            $rc = Invoke-Vm $Command $image $null
-            exit $rc
+# Where Publish goes: a registered repository (by name), or a folder. Decided before any task runs, so a wrong
+# -Repository fails at once rather than after a build.
+function Resolve-PublishTarget {
+    $target = if ($Repository) { $Repository } else { Join-Path $Out 'repository' }
+    $registered = if ($target -notmatch '[/\\*?\[]') { Get-PSResourceRepository -Name $target -ErrorAction Ignore }
+    if ($registered) { return [pscustomobject]@{ Name = $registered.Name; Uri = $registered.Uri; Folder = $null } }
+    if (-not ($target -match '[/\\]' -or $target.StartsWith('.') -or (Test-Path -PathType Container $target))) {
+        throw "-Repository '$target' is neither a registered PSResource repository (Get-PSResourceRepository) nor a folder; give a folder as a path (./$target) to publish into it."
+    }
+    [pscustomobject]@{ Name = $null; Uri = $null; Folder = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($target) }
+}
+
+# Publish-PSResource of the package into -Repository: a registered repository by name, or a folder (registered
+# under a temporary name for this call only, so the user's repository list is left as it was).
+function Invoke-Publish {
+    Invoke-Package
+    Invoke-Once Publish {
+        $version = Get-Version
+        $package = Join-Path $Out "VirtioBlk/$version"
+        $destination = Resolve-PublishTarget
+        $name = $destination.Name
+        $folder = $destination.Folder
+        $temporary = $null
+        if ($folder) {
+            New-Item -ItemType Directory -Force $folder | Out-Null
+            $nupkg = Join-Path $folder "VirtioBlk.$version.nupkg"
+            # The build's own folder is rebuilt at will; anyone else's keeps its versions (a feed never replaces one).
+            if (-not $Repository) { Remove-Item $nupkg -ErrorAction Ignore }
+            $temporary = "VirtioBlkBuild-$([guid]::NewGuid().ToString('N').Substring(0, 12))"
+            Register-PSResourceRepository -Name $temporary -Uri $folder -Trusted
+            $name = $temporary
         }
-        'VmTest' {
-            Invoke-Build
-            Invoke-VmTests
+        try {
+            $publish = @{ Path = $package; Repository = $name; ErrorAction = 'Stop' }
+            if ($ApiKey) { $publish.ApiKey = $ApiKey }
+            Publish-PSResource @publish
         }
-        'Test' {
-            Invoke-Build
-            # The Pester tests import the package in a fresh pwsh.
-            Invoke-Package
-            Invoke-CoreTests
-            Invoke-PesterTests
-            if ($SkipVm) { Write-Host 'VM tier skipped (-SkipVm)' } else { Invoke-VmTests }
+        finally {
+            if ($temporary) { Unregister-PSResourceRepository -Name $temporary }
+        }
+        if ($folder) {
+            if (-not (Test-Path $nupkg)) { throw "Publish-PSResource reported success but $nupkg is missing" }
+            Write-Host "publish: $nupkg"
+        }
+        else {
+            Write-Host "publish: VirtioBlk $version to $name ($($destination.Uri))"
         }
     }
 }
 
-if ($script:Tally.Runners -gt 0) {
-    $t = $script:Tally
-    "$($t.Passed) passed, $($t.Failed) failed, $($t.Skipped) skipped"
-    if ($t.Failed -gt 0 -or ($t.Passed + $t.Skipped) -eq 0) { exit 1 }
+function Invoke-VmTier {
+    Invoke-Once VmTest {
+        Install-TestPrerequisites -Vm
+        Invoke-Build
+        Invoke-Suite 'VM tier' { Invoke-VmTests }
+    }
 }
+
+# "Build,Package" arrives as one string through `pwsh -File`; split it, then check the names the ValidateSet would have.
+$Task = @($Task | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+$unknown = @($Task | Where-Object { $_ -notin $KnownTasks })
+if ($unknown) { throw "Unknown task '$($unknown -join "', '")'. Tasks: $($KnownTasks -join ', ')." }
+Write-Host "tasks: $($Task -join ', ')"
+if ($Task -contains 'Publish') { $null = Resolve-PublishTarget }
+
+$failed = $null
+try {
+    foreach ($t in $Task) {
+        switch ($t) {
+            'Clean' { Remove-Item -Recurse -Force $Out -ErrorAction Ignore; $script:Done.Clear() }
+            'Build' { Invoke-Build }
+            'Package' { Invoke-Package }
+            'Publish' { Invoke-Publish }
+            'Kernel' { Invoke-Once Kernel { Invoke-KernelBuild | Out-Null } }
+            'VmRun' {
+                $image = if ($Kernel) { (Resolve-Path $Kernel).Path } else { Invoke-KernelBuild }
+                Install-PwshTool
+                Invoke-Build
+                $rc = Invoke-Vm $Command $image $null
+                exit $rc
+            }
+            'VmTest' { Invoke-VmTier }
+            'Test' {
+                Invoke-Once Test {
+                    Install-TestPrerequisites -HostTier -Vm:(-not $SkipVm)
+                    # The Pester tests import the package in a fresh pwsh; Package builds first.
+                    Invoke-Package
+                    Invoke-Suite 'xunit (host)' { Invoke-CoreTests }
+                    Invoke-Suite 'xunit PowerShell SDK (host)' { Invoke-PowerShellSdkTests }
+                    Invoke-Suite 'pester (host)' { Invoke-PesterTests }
+                    if ($SkipVm) { Write-Host 'VM tier skipped (-SkipVm)' } else { Invoke-VmTier }
+                }
+            }
+        }
+    }
+}
+catch {
+    # A task that fails outright (a build error) ends the run; in a test run it is one more failure in the tally.
+    $failed = $t
+    Write-Host "${t}: $($_.Exception.Message)"
+    if ($Task -contains 'Test' -or $Task -contains 'VmTest') { Add-NotStarted "task $t" $_.Exception.Message }
+}
+
+if ($script:Tally.Runners -gt 0) {
+    if (-not (Write-TestSummary)) { exit 1 }
+}
+if ($failed) { exit 1 }
 exit 0

@@ -48,10 +48,27 @@ Describe 'The package' -Tags CI {
         $Data.CmdletsToExport | Should -Not -Contain '*'
         foreach ($k in 'FunctionsToExport', 'AliasesToExport', 'VariablesToExport') { @($Data[$k]).Count | Should -Be 0 -Because "$k is explicit" }
         $Data.CompatiblePSEditions | Should -Be @('Core')
-        [version] $Data.PowerShellVersion | Should -BeGreaterOrEqual ([version] '7.4')
         $Data.PrivateData.PSData.Tags | Should -Contain 'virtio-blk'
         $Data.PrivateData.PSData.LicenseUri | Should -Match '^https://'
         $Data.PrivateData.PSData.ReleaseNotes | Should -Match $([regex]::Escape($Version))
+    }
+
+    It '<Name> manifest: PowerShellVersion is the pwsh that runs the assemblies'' .NET, and a Copyright from LICENSE' -TestCases @(
+        @{ Name = 'the checkout''s'; FromPackage = $false }
+        @{ Name = 'the package''s'; FromPackage = $true }
+    ) {
+        $m = Import-PowerShellDataFile ($FromPackage ? $Manifest : (Join-Path $RepoRoot 'VirtioBlk.psd1'))
+        # pwsh 7.6 is the first to run on .NET 10; a lower minimum lets a 7.4 user import and fail to load the DLL.
+        $framework = @(([xml] (Get-Content -Raw (Join-Path $RepoRoot 'Directory.Build.props'))).Project.PropertyGroup.TargetFramework | Where-Object { $_ })[0]
+        $minimum = @{ 'net8.0' = '7.4'; 'net9.0' = '7.5'; 'net10.0' = '7.6' }[$framework]
+        $minimum | Should -Not -BeNullOrEmpty -Because "$framework needs an entry in this table"
+        $m.PowerShellVersion | Should -Be $minimum
+        $license = (Get-Content (Join-Path $RepoRoot 'LICENSE') | Select-String '^Copyright \(c\) (.+)$').Matches[0].Groups[1].Value
+        $m.Copyright | Should -BeLike "(c) $license*"
+        # The explicit lists stay explicit.
+        $m.CmdletsToExport | Should -Not -Contain '*'
+        $m.CmdletsToExport.Count | Should -BeGreaterThan 0
+        foreach ($k in 'FunctionsToExport', 'AliasesToExport', 'VariablesToExport') { $m.ContainsKey($k) | Should -BeTrue -Because "$k is listed"; @($m[$k]).Count | Should -Be 0 }
     }
 
     It 'imports by path in a fresh pwsh, with its cmdlets, views, type data and help' {

@@ -3,7 +3,7 @@
 # host key, key authentication for root with a throwaway key, pwsh as the "powershell" subsystem) stands in for a
 # VM; Invoke-Command -HostName runs the cmdlets there, and the deserialized objects must keep their properties (the
 # benchmark's nested latencies, histogram and per-second samples included) and format with the same views.
-# Needs root (sshd as root, loop devices); installs openssh-server with apt-get when it is missing; skips otherwise.
+# Needs root (sshd as root, loop devices) and openssh-server, which build.ps1 -Task Test installs; skips otherwise.
 
 BeforeDiscovery {
     $script:IsRoot = (id -u) -eq '0'
@@ -16,13 +16,9 @@ Describe 'Remoting over SSH' -Tags CI -Skip:(-not $IsRoot) {
         Import-Module $ModuleManifest -Force -ErrorAction Stop
         $Sshd = '/usr/sbin/sshd'
         $SkipReason = $null
-        if (-not (Test-Path $Sshd) -and (Get-Command apt-get -ErrorAction Ignore)) {
-            # policy-rc.d keeps the package's own sshd service from starting where it is honoured; ours is separate.
-            $env:DEBIAN_FRONTEND = 'noninteractive'
-            & apt-get install -y -qq --no-install-recommends openssh-server *>&1 | Out-Null
-            if (-not (Test-Path $Sshd)) { & apt-get update -qq *>&1 | Out-Null; & apt-get install -y -qq --no-install-recommends openssh-server *>&1 | Out-Null }
-        }
-        if (-not (Test-Path $Sshd)) { $SkipReason = 'no sshd (openssh-server) and it could not be installed' }
+        # build.ps1 -Task Test installs openssh-server up front (waiting for the dpkg lock); a test that installed it
+        # here raced other apt runs and skipped when one held the lock.
+        if (-not (Test-Path $Sshd)) { $SkipReason = 'no sshd: install openssh-server (build.ps1 -Task Test does, before the tests run)' }
         if (-not (Get-Command ssh -ErrorAction Ignore)) { $SkipReason = 'no ssh client (openssh-client)' }
 
         $Dir = Join-Path ([System.IO.Path]::GetTempPath()) "vblk-sshd-$([guid]::NewGuid().ToString('N'))"
