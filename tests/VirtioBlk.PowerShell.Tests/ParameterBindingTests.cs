@@ -71,7 +71,6 @@ public sealed class ParameterBindingTests(ModuleHost host) : IClassFixture<Modul
         { "Read-VirtioBlkSector -Sector 0", "Read-VirtioBlkSector", "Path" },
         { "Read-VirtioBlkSector -Path /dev/null", "Read-VirtioBlkSector", "Sector" },
         { "Write-VirtioBlkSector -Path /dev/null -Sector 0", "Write-VirtioBlkSector", "InputObject" },
-        { "Write-VirtioBlkSector -Sector 0 -SourcePath /dev/null", "Write-VirtioBlkSector", "Path" },
         { "Invoke-VirtioBlkBenchmark -QueueDepth 1", "Invoke-VirtioBlkBenchmark", "Path" },
     };
 
@@ -101,6 +100,11 @@ public sealed class ParameterBindingTests(ModuleHost host) : IClassFixture<Modul
         { "Read-VirtioBlkSector -Path '' -Sector 0", "Read-VirtioBlkSector", "Path", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
         { "Get-VirtioBlkDevice -Name ''", "Get-VirtioBlkDevice", "Name", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
         { "Test-VirtioBlkPassthrough -Path ''", "Test-VirtioBlkPassthrough", "Path", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
+        { "Read-VirtioBlkSector /dev/null 0 -Count 0", "Read-VirtioBlkSector", "Count", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
+        { "Read-VirtioBlkSector /dev/null 0 -Count -8", "Read-VirtioBlkSector", "Count", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
+        // Fractions are refused, never rounded to the neighbouring sector.
+        { "Read-VirtioBlkSector /dev/null 2.5", "Read-VirtioBlkSector", "Sector", "ParameterArgumentTransformationError", ErrorCategory.InvalidData },
+        { "Write-VirtioBlkSector /dev/null 7.5 -InputObject ([byte[]]::new(512)) -WhatIf", "Write-VirtioBlkSector", "Sector", "ParameterArgumentTransformationError", ErrorCategory.InvalidData },
         // Types: a negative sector and an unknown mode do not convert.
         { "Read-VirtioBlkSector /dev/null -1", "Read-VirtioBlkSector", "Sector", "CannotConvertArgumentNoMessage", ErrorCategory.InvalidArgument },
         { "Read-VirtioBlkSector /dev/null 0 -Mode Sideways", "Read-VirtioBlkSector", "Mode", "CannotConvertArgumentNoMessage", ErrorCategory.InvalidArgument },
@@ -116,6 +120,15 @@ public sealed class ParameterBindingTests(ModuleHost host) : IClassFixture<Modul
         Assert.Equal(category, e.CategoryInfo.Category);
         ParameterBindingException pbe = Assert.IsType<ParameterBindingException>(e.Exception, exactMatch: false);
         Assert.Equal(parameter, pbe.ParameterName);
+    }
+
+    [Fact]
+    public void AWriteWithASourceButNoTargetCannotPickBetweenPathAndLiteralPath()
+    {
+        // -SourcePath goes with -Path or -LiteralPath: with neither, PowerShell cannot tell which was meant.
+        ErrorRecord e = host.Run("Write-VirtioBlkSector -Sector 0 -SourcePath /dev/null").SingleError();
+        Assert.Equal($"AmbiguousParameterSet,{host.ImplementingType("Write-VirtioBlkSector")}", e.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
     }
 
     [Fact]
