@@ -287,26 +287,10 @@ public sealed unsafe class PassthroughTests
     }
 }
 
-/// <summary>capget/capset(2) on the calling thread only (the raw syscall does not broadcast to other threads).</summary>
-internal static unsafe class Capabilities
+/// <summary>The core's capset on the calling thread, for the tests that run a command without CAP_SYS_ADMIN.</summary>
+internal static class Capabilities
 {
-    public const int CapSysAdmin = 21;
-    private const uint Version3 = 0x20080522;
+    public const int CapSysAdmin = Interop.Sys.CapSysAdmin;
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Header { public uint Version; public int Pid; }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Data { public uint Effective, Permitted, Inheritable; }
-
-    public static void DropEffective(int cap)
-    {
-        long nrCapget = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 90 : 125;
-        long nrCapset = nrCapget + 1;
-        Header h = new() { Version = Version3 };
-        Data* d = stackalloc Data[2];
-        ErrnoText.ThrowIfFailed(Interop.Sys.Syscall3(nrCapget, (long)&h, (long)d, 0), IoOperationKind.Other, "capget");
-        d[cap / 32].Effective &= ~(1u << (cap % 32));
-        ErrnoText.ThrowIfFailed(Interop.Sys.Syscall3(nrCapset, (long)&h, (long)d, 0), IoOperationKind.Other, "capset");
-    }
+    public static void DropEffective(int cap) => Interop.Sys.DropEffectiveCapability(cap);
 }

@@ -11,7 +11,7 @@ internal static partial class Sys
     internal const long SYS_io_uring_enter = 426;
     internal const long SYS_io_uring_register = 427;
 
-    /// <summary>syscall(2) with three arguments and no handle (the tests call capget/capset with it).</summary>
+    /// <summary>syscall(2) with three arguments and no handle (capget/capset).</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
     internal static partial long Syscall3(long number, long a1, long a2, long a3);
 }

@@ -84,8 +84,33 @@ public sealed class TestVirtioBlkPassthroughCommand : PSCmdlet
         };
         PassthroughPrerequisite poll = CheckPoll(t, read.Outcome == PrerequisiteState.Passed);
         checks.AddRange(new[] { ioUring, charDevice, sqe128, read, poll });
-        return new VirtioBlkPassthroughReport(t.Disk, t.BlockPath, t.CharDevicePath, checks.ToArray());
+        bool reads = read.Outcome == PrerequisiteState.Passed;
+        PassthroughPrerequisite[] commands = reads
+            ? new[]
+            {
+                Command("IN", read.Outcome, read.Detail),
+                new PassthroughPrerequisite("OUT", PrerequisiteState.Skipped, t.Geometry.ReadOnly
+                    ? $"Not tried: {t.Disk} is read-only, so every write is refused before submission."
+                    : "Not tried: a probe would write. Every kernel known to carry passthrough (the posted series, this project's patch, the OpenAnolis variant) takes OUT where it takes IN."),
+                FromProbe(PassthroughProbe.Flush(t.CharDevicePath!)),
+                FromProbe(PassthroughProbe.GetId(t.CharDevicePath!)),
+                Command("IN (polled)", poll.Outcome, poll.Detail),
+            }
+            : Array.Empty<PassthroughPrerequisite>();
+        bool? needsRoot = reads
+            ? PassthroughProbe.NeedsSysAdmin(t.CharDevicePath!, t.Geometry.LogicalBlockSize) ?? (ProcessCapabilities.HasSysAdmin() ? null : false)
+            : read.Detail.Contains("CAP_SYS_ADMIN", StringComparison.Ordinal) ? true : null;
+        return new VirtioBlkPassthroughReport(t.Disk, t.BlockPath, t.CharDevicePath, checks.ToArray(), commands, needsRoot);
     }
+
+    private static PassthroughPrerequisite Command(string name, PrerequisiteState state, string detail) => new(name, state, detail);
+
+    private static PassthroughPrerequisite FromProbe(CommandProbe p) => new(p.Command, p.Answer switch
+    {
+        CommandAnswer.Accepted => PrerequisiteState.Passed,
+        CommandAnswer.Refused => PrerequisiteState.Failed,
+        _ => PrerequisiteState.Skipped,
+    }, p.Detail);
 
     private static PassthroughPrerequisite Skip(string name, string why) => new(name, PrerequisiteState.Skipped, $"Not checked: {why}.");
 

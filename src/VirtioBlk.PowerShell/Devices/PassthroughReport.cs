@@ -60,13 +60,25 @@ public sealed class PassthroughPrerequisite
 /// <summary>Test-VirtioBlkPassthrough's answer for one disk.</summary>
 public sealed class VirtioBlkPassthroughReport
 {
-    internal VirtioBlkPassthroughReport(string disk, string path, string? charDevicePath, PassthroughPrerequisite[] checks)
+    internal VirtioBlkPassthroughReport(string disk, string path, string? charDevicePath, PassthroughPrerequisite[] checks,
+        PassthroughPrerequisite[] commands, bool? rootRequired)
     {
         Disk = disk;
         Path = path;
         CharDevicePath = charDevicePath;
         Checks = checks;
+        Commands = commands;
+        RootRequired = rootRequired;
     }
+
+    /// <summary>
+    /// Which commands the kernel takes on this disk: IN, OUT (never probed: it would write), FLUSH, GET_ID, IN (polled);
+    /// Passed is accepted, Failed refused (the Detail says how). Empty when passthrough reads do not work at all.
+    /// </summary>
+    public PassthroughPrerequisite[] Commands { get; }
+
+    /// <summary>Whether passthrough commands need CAP_SYS_ADMIN here (true on the posted series and this project's kernel); null when unknown.</summary>
+    public bool? RootRequired { get; }
 
     /// <summary>Kernel name of the disk.</summary>
     public string Disk { get; }
