@@ -171,7 +171,7 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
                 if (Flush)
                 {
                     session.Flush();
-                    WriteVerbose(path == IoPathKind.Passthrough ? "Flushed with VIRTIO_BLK_T_FLUSH." : "Flushed with fsync.");
+                    WriteVerbose($"Flushed with {session.FlushedBy}.");
                 }
             });
             WriteVerbose($"Wrote {data.Length} bytes to {device} in {micros:0.0} us.");
