@@ -46,7 +46,7 @@ for mode in pt ptpoll block blockpoll; do
 		kill $lp 2>/dev/null; wait $lp 2>/dev/null; rm -f "$out"
 		continue
 	fi
-	t0=$(now)
+	t0=$(now) up0=$(cut -d' ' -f1 /proc/uptime)
 	resp=$("$qmp" device_del "$serial")
 	qrc=$?
 	[ $qrc = 0 ] && ok "$t-device-del" || bad "$t-device-del" "$resp"
@@ -59,7 +59,8 @@ for mode in pt ptpoll block blockpoll; do
 	wait $lp
 	lrc=$?
 	line=$(grep '^load: .*: ' "$out" | tail -n 1)
-	echo "# $mode: $line ($(since "$t0") s after device_del was sent)"
+	up_err=$(echo "$line" | sed -n 's/.*error at uptime \([0-9.]*\)$/\1/p')
+	echo "# $mode: $line (the I/O failed $(awk -v a="$up0" -v b="${up_err:-0}" 'BEGIN { printf "%.1f", b - a }') s and ended $(since "$t0") s after device_del was sent)"
 	[ $lrc = 0 ] && ok "$t-io-ends-with-error" || bad "$t-io-ends-with-error" "exit $lrc: $line"
 	case $mode in
 	pt*) case $line in *"res -19 "*) ok "$t-passthrough-enodev" ;; *) bad "$t-passthrough-enodev" "$line" ;; esac ;;
