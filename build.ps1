@@ -20,7 +20,7 @@
       Publish  Package, then Publish-PSResource of it: VirtioBlk.<version>.nupkg in -Repository (a registered
                PSResource repository's name, or a folder, by default out/repository)
       Kernel   builds (or takes from the cache) the patched guest kernel; prints its path
-      VmTest   boots the patched kernel under QEMU with two virtio disks and runs the in-guest suites
+      VmTest   boots the patched kernel with the disk matrix (tests/vm/README.md), runs the in-guest suites, then the debug kernel
       VmRun    the same guest running -Command (or an interactive shell), with -Kernel to boot another kernel
 .EXAMPLE
     dotnet pwsh -NoProfile -File build.ps1 -Task Test
@@ -206,7 +206,7 @@ function Invoke-Vm([string] $GuestCommand, [string] $KernelImage, [string] $Resu
 function Invoke-VmTests {
     $image = Invoke-KernelBuild
     $vmResults = Join-Path $ResultsDir 'vm'
-    Remove-Item -Recurse -Force $vmResults -ErrorAction Ignore
+    Remove-Item -Recurse -Force $vmResults, "$vmResults-debug" -ErrorAction Ignore
     New-Item -ItemType Directory -Force $vmResults | Out-Null
     $sw = [Diagnostics.Stopwatch]::StartNew()
     $witness = @(& bash (Join-Path $Root 'tests/vm/c/build.sh'))[-1]
@@ -217,6 +217,12 @@ function Invoke-VmTests {
     Read-XunitReport (Join-Path $vmResults 'core-vm.xml') 'xunit (guest)'
     Read-SummaryLine (Join-Path $vmResults 'c-witness.txt') 'C witness (guest)'
     Read-SummaryLine (Join-Path $vmResults 'pester-vm.txt') 'pester (guest)'
+    # Second boot, on the debug kernel (KASAN, lockdep): matrix, faults, removal; any kernel report fails.
+    $debugImage = @(& bash (Join-Path $Root 'kernel/build-kernel.sh') --debug)[-1]
+    if ($LASTEXITCODE -ne 0) { throw 'kernel/build-kernel.sh --debug failed' }
+    $rc = [Math]::Max($rc, (Invoke-Vm "bash tests/vm/guest-debug-tests.sh '$witness'" $debugImage "$vmResults-debug"))
+    Read-SummaryLine (Join-Path "$vmResults-debug" 'debug-kernel.txt') 'debug kernel (guest)'
+    if (Test-Path "$vmResults-debug/pester-debug.txt") { Read-SummaryLine "$vmResults-debug/pester-debug.txt" 'pester (debug kernel)' }
     if ($rc -ne 0 -and $script:Tally.Failed -eq 0) {
         Add-Tally 0 1 0 "VM tier (the guest exited $rc with no failed test)"
     }

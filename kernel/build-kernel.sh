@@ -2,8 +2,12 @@
 # Build a small x86-64 guest kernel (Debian linux-source-6.12 + kernel/*.patch)
 # for the VM test tier, and cache the bzImage outside the repository.
 #
-# Usage: kernel/build-kernel.sh [--unpatched] [--force] [--jobs N]
+# Usage: kernel/build-kernel.sh [--unpatched|--debug] [--patches DIR] [--force] [--jobs N]
 #   --unpatched  same configuration, no patches (negative/comparison boot)
+#   --debug      the patches plus vm-kernel-debug.config (KASAN, lockdep,
+#                DEBUG_ATOMIC_SLEEP): the kernel of the removal and fault tests
+#   --patches DIR  take DIR/0*.patch instead of kernel/0*.patch (to compare
+#                an older patch set with the current one; cached by its hash)
 #   --force      rebuild even when the cache has a bzImage for these inputs
 #   --jobs N     make -jN (default: nproc)
 #
@@ -11,7 +15,7 @@
 #   VIRTIOBLK_KERNEL_CACHE  cache root   (default /var/cache/virtioblk/kernel)
 #   VIRTIOBLK_KERNEL_WORK   build trees  (default /var/tmp/virtioblk-kernel)
 #
-# The cache key is the sha256 of the patches, the config fragment, this
+# The cache key is the sha256 of the patches, the config fragment(s), this
 # script's build recipe version and the source package version.  A second run
 # with the same inputs only hashes and prints the cached path.  The build tree
 # is kept per variant, so a changed patch rebuilds incrementally.
@@ -19,13 +23,15 @@
 # Progress goes to stderr; the last stdout line is the bzImage path.
 set -euo pipefail
 
-RECIPE_VERSION=1
+RECIPE_VERSION=2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache_root=${VIRTIOBLK_KERNEL_CACHE:-/var/cache/virtioblk/kernel}
 work_root=${VIRTIOBLK_KERNEL_WORK:-/var/tmp/virtioblk-kernel}
 src_pkg=linux-source-6.12
 src_tar=/usr/src/linux-source-6.12.tar.xz
 fragment=$here/vm-kernel-fragment.config
+debug_fragment=$here/vm-kernel-debug.config
+patch_dir=$here
 variant=patched
 force=0
 jobs=$(nproc)
@@ -36,15 +42,22 @@ die() { log "error: $*"; exit 1; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--unpatched) variant=unpatched ;;
+	--debug) variant=debug ;;
+	--patches) patch_dir=$(cd "${2:?--patches needs a directory}" && pwd); shift ;;
 	--force) force=1 ;;
 	--jobs) jobs=${2:?--jobs needs a number}; shift ;;
-	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
 	*) die "unknown argument: $1" ;;
 	esac
 	shift
 done
 
 [ -r "$fragment" ] || die "missing $fragment"
+fragments=("$fragment")
+if [ $variant = debug ]; then
+	[ -r "$debug_fragment" ] || die "missing $debug_fragment"
+	fragments+=("$debug_fragment")
+fi
 
 # --- host packages (apt-get only when something is missing) -----------------
 need_pkgs=()
@@ -64,15 +77,15 @@ src_version=$(dpkg-query -W -f='${Version}' $src_pkg)
 
 # --- inputs and cache key -----------------------------------------------------
 patches=()
-if [ $variant = patched ]; then
+if [ $variant != unpatched ]; then
 	shopt -s nullglob
-	patches=("$here"/0*.patch)
+	patches=("$patch_dir"/0*.patch)
 	shopt -u nullglob
-	[ ${#patches[@]} -gt 0 ] || die "no patches in $here"
+	[ ${#patches[@]} -gt 0 ] || die "no patches in $patch_dir"
 fi
 key=$({
 	echo "recipe $RECIPE_VERSION variant $variant source $src_pkg $src_version"
-	sha256sum "$fragment" | cut -d' ' -f1
+	for f in "${fragments[@]}"; do sha256sum "$f" | cut -d' ' -f1; done
 	for p in "${patches[@]}"; do
 		echo "$(basename "$p") $(sha256sum "$p" | cut -d' ' -f1)"
 	done
@@ -102,21 +115,28 @@ fresh_tree() {
 	echo "$src_version" >"$state/source-version"
 }
 
-# A new tree starts as a copy of the other variant's built tree when there is
+# A new tree starts as a copy of another variant's built tree when there is
 # one: taking its patches off or putting ours on then rebuilds only the
-# touched files instead of the whole kernel.
+# touched files instead of the whole kernel (the debug configuration still
+# recompiles nearly everything, but skips the unpacking).
 seed_from_other() {
 	local other
-	[ $variant = patched ] && other=unpatched || other=patched
-	local otree=$work_root/$other/linux ostate=$work_root/$other/state
-	[ -f "$otree/arch/x86/boot/bzImage" ] || return 1
-	[ "$(cat "$ostate/source-version" 2>/dev/null)" = "$src_version" ] || return 1
-	log "seeding the $variant tree from the $other tree"
-	rm -rf "$tree" "$state"
-	(
-		flock 8 || exit 1
-		cp -a "$otree" "$tree" && cp -a "$ostate" "$state"
-	) 8>"$work_root/$other/lock" || { rm -rf "$tree" "$state"; return 1; }
+	for other in patched unpatched debug; do
+		[ $other != $variant ] || continue
+		local otree=$work_root/$other/linux ostate=$work_root/$other/state
+		[ -f "$otree/arch/x86/boot/bzImage" ] || continue
+		[ "$(cat "$ostate/source-version" 2>/dev/null)" = "$src_version" ] || continue
+		log "seeding the $variant tree from the $other tree"
+		rm -rf "$tree" "$state"
+		if (
+			flock 8 || exit 1
+			cp -a "$otree" "$tree" && cp -a "$ostate" "$state"
+		) 8>"$work_root/$other/lock"; then
+			return 0
+		fi
+		rm -rf "$tree" "$state"
+	done
+	return 1
 }
 
 if [ ! -d "$tree" ] || [ "$(cat "$state/source-version" 2>/dev/null)" != "$src_version" ]; then
@@ -157,10 +177,10 @@ if [ $same_patches = 0 ]; then
 fi
 
 # --- configuration --------------------------------------------------------------
-cp "$fragment" "$work_root/$variant/fragment.config"
-cfg_key=$(sha256sum "$fragment" | cut -d' ' -f1)
+cat "${fragments[@]}" >"$work_root/$variant/fragment.config"
+cfg_key=$(sha256sum "$work_root/$variant/fragment.config" | cut -d' ' -f1)
 if [ ! -f "$tree/.config" ] || [ "$(cat "$state/config-key" 2>/dev/null)" != "$cfg_key" ]; then
-	log "configuring: tinyconfig + kvm_guest.config + fragment"
+	log "configuring: tinyconfig + kvm_guest.config + ${fragments[*]##*/}"
 	make -C "$tree" -s tinyconfig >&2
 	make -C "$tree" -s kvm_guest.config >&2
 	(cd "$tree" && scripts/kconfig/merge_config.sh -m .config \
@@ -177,8 +197,8 @@ while IFS= read -r line; do
 		grep -q "^$sym=[ym]" "$tree/.config" && { log "config: $sym is on"; missing=1; } ;;
 	CONFIG_*=*) grep -qx "$line" "$tree/.config" || { log "config: $line did not stick"; missing=1; } ;;
 	esac
-done <"$fragment"
-[ $missing = 0 ] || die "the configuration does not match $fragment"
+done < <(cat "${fragments[@]}")
+[ $missing = 0 ] || die "the configuration does not match ${fragments[*]}"
 
 # --- build --------------------------------------------------------------------
 log "make -j$jobs bzImage ($variant)"

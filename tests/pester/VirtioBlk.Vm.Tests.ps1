@@ -1,7 +1,7 @@
 #Requires -Version 7.4
 # The cmdlets on the test VM's virtio disks (build.ps1 -Task VmTest; tests/vm/guest-tests.sh runs this file with
-# -Tag VM): /dev/vdX serial vbfile (file-backed, 256 MiB) and serial vbnull (null-backed), both with /dev/vdXc0 and
-# poll queues. Every passthrough switch round-trips bytes, and writes through one path are read back through the other.
+# -Tag VM): the disks with serial vbfile (file-backed, 256 MiB) and vbnull (null-backed, 16 TiB), both with
+# /dev/vdXc0 and poll queues (the whole disk table is in tests/vm/README.md). Every passthrough switch round-trips bytes, and writes through one path are read back through the other.
 # Tagged VM only, never CI: on a host without these disks every test skips with the reason.
 
 BeforeAll {

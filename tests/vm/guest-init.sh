@@ -7,7 +7,8 @@
 #   vbk_job   the run's job directory ("job" share): cmd.sh, rc
 #   vbk_results  optional results directory ("results" share), same path
 #   vbk_mode  "command" or "shell"
-# The command sees VBK_GUEST=1 and VBK_RESULTS (empty without --results).
+# The command sees VBK_GUEST=1, VBK_RESULTS (empty without --results) and
+# VBK_JOB (the job directory: tests/vm/vbk-qmp sends QMP requests there).
 # It runs $vbk_job/cmd.sh in the project directory, prints
 # "=== vbk: exit <rc> ===", writes the code to $vbk_job/rc, syncs and powers off.
 
@@ -52,7 +53,7 @@ ip link set lo up 2>/dev/null || true
 export HOME=/tmp/home TMPDIR=/tmp
 # For the command: where results go, and that it runs in the test VM (where
 # /dev/vda is the scratch disk "vbfile", not the host's disk).
-export VBK_RESULTS=${vbk_results:-} VBK_GUEST=1
+export VBK_RESULTS=${vbk_results:-} VBK_GUEST=1 VBK_JOB=$vbk_job
 mkdir -p "$HOME"
 export LANG=C.UTF-8 TERM=${TERM:-linux} NO_COLOR=1
 # .NET: the host's SDK and package cache (read-only), scratch state on tmpfs.

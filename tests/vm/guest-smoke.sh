@@ -1,36 +1,64 @@
 #!/bin/bash
-# Runs inside the test VM (tests/vm/run-vm.sh --command ...): checks that the
-# passthrough kernel is the one booted, then runs the C witness test on every
-# virtio disk, plus the -EACCES check through setpriv.
+# Runs inside the test VM (tests/vm/run-vm.sh --command ...): checks the disk matrix, that the
+# passthrough kernel is the one booted, runs the C witness test on every disk (found by serial), the
+# -EACCES check through setpriv, QEMU's counters of invalid requests, the removal test, and a clean
+# kernel log.
 #   guest-smoke.sh BINARY      BINARY = tests/vm/c/build.sh's output
 # Prints "ok NAME" / "FAIL NAME" lines and a final "N passed, N failed".
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/vbk-disks.sh"
 bin=${1:?usage: guest-smoke.sh /path/to/vblk-passthru-test}
+serials="vbfile vbnull vb4k vbro vbfault vbmq"
 pass=0 fail=0
 ok() { echo "ok $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1${2:+: $2}"; fail=$((fail + 1)); }
+# Adds up the "N passed, N failed" of a sub-suite whose other lines were printed already.
+tally() { # NAME OUTPUT RC
+	local p f
+	echo "$2" | grep -v -E '^[0-9]+ passed, [0-9]+ failed$'
+	p=$(echo "$2" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -n 1)
+	f=$(echo "$2" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -n 1)
+	pass=$((pass + ${p:-0})) fail=$((fail + ${f:-0}))
+	[ -n "$p" ] || bad "$1-summary" "exit $3, no summary line"
+}
+# The sum of QEMU's invalid-request counters over every disk (query-blockstats over QMP).
+invalid_requests() {
+	"$here/vbk-qmp" query-blockstats | grep -o '"invalid_[a-z]*_operations": *[0-9]*' |
+		awk -F: '{ n += $2 } END { print n + 0 }'
+}
 
-for d in vda vdb; do
-	[ -c /dev/${d}c0 ] && ok "$d-c0-node" || bad "$d-c0-node" "/dev/${d}c0 missing"
-	v=$(cat /sys/block/$d/queue/io_poll 2>/dev/null)
-	[ "$v" = 1 ] && ok "$d-io_poll" || bad "$d-io_poll" "io_poll=$v"
+out=$(bash "$here/guest-matrix.sh"); tally matrix "$out" $?
+
+disks=()
+for s in $serials; do
+	if d=$(vbk_disk $s); then
+		disks+=("$d")
+		[ -c /dev/${d}c0 ] && ok "$s-c0-node" || bad "$s-c0-node" "/dev/${d}c0 missing"
+	else
+		bad "$s-c0-node" "no disk with serial $s"
+	fi
 done
 v=$(cat /sys/module/virtio_blk/parameters/poll_queues 2>/dev/null)
 [ "$v" = 1 ] && ok "poll_queues-param" || bad "poll_queues-param" "poll_queues=$v"
-[ "$(cat /sys/block/vda/serial)" = vbfile ] && ok vda-serial-vbfile || bad vda-serial-vbfile
-[ "$(cat /sys/block/vdb/serial)" = vbnull ] && ok vdb-serial-vbnull || bad vdb-serial-vbnull
 
-out=$("$bin" vda vdb)
-rc=$?
-echo "$out" | grep -v ' passed, .* failed$'
-p=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-f=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-pass=$((pass + ${p:-0})) fail=$((fail + ${f:-0}))
-[ -n "$p" ] || bad c-test-summary "exit $rc, no summary line"
+# The kernel refuses what the virtio spec forbids the driver to send: nothing the C test does may
+# reach QEMU as an invalid request.
+before=$(invalid_requests)
+out=$("$bin" "${disks[@]}"); tally c-test "$out" $?
+after=$(invalid_requests)
+if [ -z "$before" ] || [ -z "$after" ]; then
+	bad qemu-invalid-requests-0 "query-blockstats gave no counters"
+elif [ "$after" = "$before" ] && [ "$after" = 0 ]; then
+	ok qemu-invalid-requests-0
+else
+	bad qemu-invalid-requests-0 "QEMU counted $before invalid requests before the C test, $after after"
+fi
 
 # The documented way: an unprivileged user with no capabilities at all.
-for d in vda vdb; do
+for d in "${disks[@]}"; do
+	s=$(cat /sys/block/$d/serial)
 	if [ ! -c /dev/${d}c0 ]; then
-		bad "$d-nonroot-eacces-setpriv" "no /dev/${d}c0"
+		bad "$s-nonroot-eacces-setpriv" "no /dev/${d}c0"
 		continue
 	fi
 	mode=$(stat -c %a /dev/${d}c0)
@@ -38,12 +66,21 @@ for d in vda vdb; do
 	line=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
 		"$bin" --expect-eacces $d | grep -E '^(ok|FAIL) ')
 	chmod "$mode" /dev/${d}c0
-	case $line in ok\ *) ok "${line#ok }" ;; *) bad "${line:+${line#FAIL }}${line:-$d-nonroot-eacces-setpriv: no output}" ;; esac
+	case $line in ok\ *) ok "${line#ok }" ;; *) bad "${line:+${line#FAIL }}${line:-$s-nonroot-eacces-setpriv: no output}" ;; esac
 done
 
-# Nothing the tests did may have upset the kernel.
-if dmesg | grep -E -q 'WARNING:|BUG:|Oops|refcount_t|leak'; then
-	bad kernel-log-clean "$(dmesg | grep -E 'WARNING:|BUG:|Oops|refcount_t|leak' | head -3)"
+# What one passthrough read costs (information, not a check).
+if d=$(vbk_disk vbnull); then
+	"$bin" --bench /dev/${d}c0 20000 | sed 's/^/# /'
+fi
+
+out=$(bash "$here/guest-removal.sh" "$bin"); tally removal "$out" $?
+
+# Nothing the tests did may have upset the kernel: no warning, BUG, KASAN or lockdep report.
+report='WARNING:|BUG:|Oops|general protection|refcount_t|leak|DEBUG_LOCKS_WARN_ON|INFO: |UBSAN'
+if dmesg | grep -E -q "$report"; then
+	bad kernel-log-clean "$(dmesg | grep -E "$report" | head -3)"
+	dmesg | grep -E -A 30 "$report" | head -80 | sed 's/^/# /'
 else
 	ok kernel-log-clean
 fi

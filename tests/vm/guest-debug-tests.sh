@@ -1,0 +1,38 @@
+#!/bin/bash
+# Runs inside the test VM booted with the debug kernel (kernel/build-kernel.sh --debug: KASAN, lockdep,
+# DEBUG_ATOMIC_SLEEP), from build.ps1 -Task VmTest: the disk matrix, the C witness with the fault
+# ranges, the removal test and the kernel-log check (guest-smoke.sh), then the Pester tests tagged
+# VmDebug, if any. Any WARN, BUG, KASAN or lockdep report in dmesg fails the run.
+#   guest-debug-tests.sh C_WITNESS_BINARY
+# Writes debug-kernel.txt (and pester-debug.txt) to $VBK_RESULTS for build.ps1 to add up.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+witness=${1:?usage: guest-debug-tests.sh /path/to/vblk-passthru-test}
+results=${VBK_RESULTS:?run through run-vm.sh --results}
+rc=0
+
+echo "--- debug kernel $(uname -r)"
+{
+	# The reports can only come from a kernel that has the detectors.
+	dmesg | grep -q 'KernelAddressSanitizer initialized' && echo "ok debug-kernel-has-kasan" ||
+		echo "FAIL debug-kernel-has-kasan: no 'KernelAddressSanitizer initialized' in dmesg"
+	[ -e /proc/lockdep ] && echo "ok debug-kernel-has-lockdep" || echo "FAIL debug-kernel-has-lockdep: no /proc/lockdep"
+	bash "$here/guest-smoke.sh" "$witness"
+} | awk '
+	/^ok / { p++ } /^FAIL / { f++ }
+	!/^[0-9]+ passed, [0-9]+ failed$/ { print; fflush() }
+	END { printf "%d passed, %d failed\n", p, f }' | tee "$results/debug-kernel.txt"
+grep -q ' 0 failed$' "$results/debug-kernel.txt" || rc=1
+
+# Module tests that belong on this kernel (removal, faults) carry the tag VmDebug.
+if grep -l -E "Tags?[^#]*'VmDebug'" "$here"/../pester/*.Tests.ps1 >/dev/null 2>&1; then
+	echo "--- Pester on the debug kernel (Tag VmDebug)"
+	pwsh -NoProfile -File "$here/../pester/Invoke-Tests.ps1" -Tag VmDebug | tee "$results/pester-debug.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+	report='WARNING:|BUG:|Oops|general protection|refcount_t|leak|DEBUG_LOCKS_WARN_ON|INFO: |UBSAN'
+	if dmesg | grep -E -q "$report"; then
+		echo "FAIL kernel-log-clean-after-pester: $(dmesg | grep -E "$report" | head -3)"
+		echo "0 passed, 1 failed" >>"$results/pester-debug.txt"
+		rc=1
+	fi
+fi
+exit $rc

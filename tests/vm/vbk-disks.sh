@@ -1,0 +1,24 @@
+# Sourced by the guest-side scripts: find the test VM's disks by serial, never by letter
+# (the letters follow PCI order and change when a disk is removed and added back).
+#   vbk_disk SERIAL     prints the disk's name (vda, vdb, ...); status 1 if no disk has it
+#   vbk_disks           prints "SERIAL NAME" for every virtio disk
+vbk_disk() {
+	local s
+	for s in /sys/block/vd*/serial; do
+		[ -r "$s" ] || continue
+		if [ "$(cat "$s")" = "$1" ]; then
+			s=${s%/serial}
+			echo "${s##*/}"
+			return 0
+		fi
+	done
+	return 1
+}
+vbk_disks() {
+	local s d
+	for s in /sys/block/vd*/serial; do
+		[ -r "$s" ] || continue
+		d=${s%/serial}
+		echo "$(cat "$s") ${d##*/}"
+	done
+}
