@@ -53,7 +53,7 @@ param(
     [string] $Command,
 
     # VmTest/VmRun: seconds before the guest is killed and the task fails.
-    [int] $VmTimeoutSeconds = 1500,
+    [int] $VmTimeoutSeconds = 3000,
 
     # Publish: a registered PSResource repository's name (Get-PSResourceRepository), or a folder to publish into
     # (registered for the call only). Default: out/repository.
