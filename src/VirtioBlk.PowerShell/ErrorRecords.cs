@@ -34,7 +34,7 @@ namespace VirtioBlk.PowerShell;
 /// | VirtioBlkDeviceStatus             | ReadError/WriteError/DeviceError, NotImplemented | virtio status IOERR / UNSUPP from a passthrough command |
 /// | VirtioBlkSourceUnreadable         | ObjectNotFound/ReadError | Write-VirtioBlkSector -SourcePath missing or unreadable |
 /// | From an IoUringException, by errno (<see cref="FromIoUring"/>): |||
-/// | VirtioBlkAccessDenied             | PermissionDenied    | EPERM, EACCES |
+/// | VirtioBlkAccessDenied             | PermissionDenied    | EPERM, EACCES; EBADF of a write or flush (node opened read-only) |
 /// | VirtioBlkReadOnly                 | PermissionDenied    | EROFS |
 /// | VirtioBlkPathNotFound             | ObjectNotFound      | ENOENT, ENODEV, ENXIO |
 /// | VirtioBlkInvalidArgument          | InvalidArgument     | EINVAL, EFAULT, ERANGE, E2BIG |
@@ -133,6 +133,9 @@ public static class ErrorRecords
                 $"Run PowerShell as root: opening {path} needs read/write permission on the node, and passthrough "
                 + "commands on /dev/vdXc0 need CAP_SYS_ADMIN. A disk that refuses even root (a host-protected root "
                 + "disk) can only be inspected with Get-VirtioBlkDevice."),
+            Errno.EBADF when e.Kind is IoOperationKind.Write or IoOperationKind.Flush => (AccessDeniedId, ErrorCategory.PermissionDenied,
+                $"{path} was opened read-only, and the kernel takes passthrough OUT and FLUSH only on a node opened for "
+                + "writing. Open it read-write (Write-VirtioBlkSector does); check the node's permissions (ls -l)."),
             Errno.EROFS => (ReadOnlyId, ErrorCategory.PermissionDenied,
                 $"{path} is read-only (see the ReadOnly property of Get-VirtioBlkDevice; the device may offer "
                 + "VIRTIO_BLK_F_RO). Use a writable disk, or clear the flag with 'blockdev --setrw' if an admin set it."),

@@ -45,6 +45,8 @@ Describe 'ErrorRecords.FromIoUring' -Tags CI {
         @{ Errno = 'ECANCELED'; Operation = 'READ'; Id = 'VirtioBlkCanceled'; Category = 'OperationStopped' }
         @{ Errno = 'EINTR'; Operation = 'io_uring_enter'; Id = 'VirtioBlkCanceled'; Category = 'OperationStopped' }
         @{ Errno = 'EBADF'; Operation = 'io_uring_enter'; Id = 'VirtioBlkSystemCallFailed'; Category = 'NotSpecified' }
+        @{ Errno = 'EBADF'; Operation = 'URING_CMD IO write'; Id = 'VirtioBlkAccessDenied'; Category = 'PermissionDenied' }
+        @{ Errno = 'EBADF'; Operation = 'FLUSH'; Id = 'VirtioBlkAccessDenied'; Category = 'PermissionDenied' }
     ) {
         $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno] $Errno, (KindOf $Operation), $Operation, $null, '/dev/vdz')
         $record = $ErrorRecords::FromIoUring($exception, '/dev/vdz')
