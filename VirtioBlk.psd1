@@ -32,6 +32,7 @@
         'Write-VirtioBlkSector'
         'Test-VirtioBlkPassthrough'
         'Invoke-VirtioBlkBenchmark'
+        'Compare-VirtioBlkBenchmark'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

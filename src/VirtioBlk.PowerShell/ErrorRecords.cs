@@ -455,6 +455,13 @@ public static class ErrorRecords
     public const string VerifyMismatchId = "VirtioBlkVerifyMismatch";
     public const string BenchmarkKnobsDifferId = "VirtioBlkBenchmarkKnobsDiffer";
     public const string NotABenchmarkResultId = "VirtioBlkNotABenchmarkResult";
+    public const string BenchmarkReferenceNotFoundId = "VirtioBlkBenchmarkReferenceNotFound";
+
+    /// <summary>A -Difference result with no -Reference result of the same host and device.</summary>
+    public static ErrorRecord BenchmarkReferenceNotFound(string host, string device, object? target)
+        => Create(BenchmarkReferenceNotFoundId, ErrorCategory.ObjectNotFound,
+            $"No reference result is for {device} on {host}.", target,
+            "Give -Reference the saved result of the same host and device (HostName, or PSComputerName over remoting), or a single result to compare every -Difference with.");
 
     /// <summary>A block read back that does not hold what was written (one record per reported block).</summary>
     public static ErrorRecord VerifyMismatch(string device, string description, object? target)
