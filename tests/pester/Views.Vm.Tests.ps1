@@ -40,7 +40,7 @@ Describe 'Views and completion in the VM' -Tags VM {
 
     It 'a comparison formats as table, list and Chart, deserialized too' {
         if (Skip-WithoutNullDisk) { return }
-        $c = Invoke-VirtioBlkBenchmark -Path $NullDisk.Path -Mode Compare -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Rounds 1 -Seconds 1 -ErrorAction Stop
+        $c = Invoke-VirtioBlkBenchmark -Path $NullDisk.Path -Compare -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Rounds 1 -Seconds 1 -ErrorAction Stop
         $d = ConvertTo-Deserialized $c
         $d.Runs.Count | Should -Be 2
         $d.Runs[0].TotalLatency.P99Us | Should -Be $c.Runs[0].TotalLatency.P99Us

@@ -103,7 +103,8 @@ public static class BenchmarkBaseline
     /// <summary>A latency figure: the nested summary (live, CliXml, JSON), or the flat column of schema 2.</summary>
     public static double? Latency(PSObject o, string kind, string prefix, string percentile)
     {
-        if (Value(o, kind) is { } nested && PSObject.AsPSObject(nested) is { } n && n.Properties[percentile] is not null)
+        // The raw value: a deserialized summary keeps its figures as note properties of the PSObject itself.
+        if (o.Properties[kind]?.Value is { } nested && PSObject.AsPSObject(nested) is { } n && n.Properties[percentile] is not null)
         {
             return Number(n, percentile);
         }

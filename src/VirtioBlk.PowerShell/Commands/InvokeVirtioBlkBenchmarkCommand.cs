@@ -27,14 +27,11 @@ public enum VirtioBlkBenchmarkMode
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "VirtioBlkBenchmark", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High,
     DefaultParameterSetName = TimeSet)]
-[OutputType(typeof(VirtioBlkBenchmarkResult), ParameterSetName = new[] { TimeSet, CountSet })]
-[OutputType(typeof(VirtioBlkBenchmarkComparison), ParameterSetName = new[] { CompareTimeSet, CompareCountSet })]
+[OutputType(typeof(VirtioBlkBenchmarkResult), typeof(VirtioBlkBenchmarkComparison))]
 public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
 {
     private const string TimeSet = "Time";
     private const string CountSet = "Count";
-    private const string CompareTimeSet = "CompareTime";
-    private const string CompareCountSet = "CompareCount";
     private readonly CancellationTokenSource _cancel = new();
 
     /// <summary>The disk: /dev/vdX, /dev/vdXc0 or a bare name; binds the Path property of Get-VirtioBlkDevice objects.</summary>
@@ -44,18 +41,15 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     public string Path { get; set; } = "";
 
     /// <summary>Block (the block device, O_DIRECT) or Passthrough (/dev/vdXc0, URING_CMD).</summary>
-    [Parameter(ParameterSetName = TimeSet)]
-    [Parameter(ParameterSetName = CountSet)]
+    [Parameter]
     public VirtioBlkBenchmarkMode Mode { get; set; } = VirtioBlkBenchmarkMode.Block;
 
     /// <summary>Passthrough and block alternately, identical knobs, for -Rounds rounds.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = CompareTimeSet)]
-    [Parameter(Mandatory = true, ParameterSetName = CompareCountSet)]
+    [Parameter]
     public SwitchParameter Compare { get; set; }
 
-    /// <summary>With -Compare: how many passthrough/block pairs to run.</summary>
-    [Parameter(ParameterSetName = CompareTimeSet)]
-    [Parameter(ParameterSetName = CompareCountSet)]
+    /// <summary>With -Compare only (refused without it): how many passthrough/block pairs to run.</summary>
+    [Parameter]
     [ValidateRange(1, 100)]
     public int Rounds { get; set; } = 3;
 
@@ -118,13 +112,11 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
 
     /// <summary>Run time in seconds per run (-r), after the ramp.</summary>
     [Parameter(ParameterSetName = TimeSet)]
-    [Parameter(ParameterSetName = CompareTimeSet)]
     [ValidateRange(0.1, 86400)]
     public double Seconds { get; set; } = 5;
 
     /// <summary>I/Os per thread per run, instead of a run time.</summary>
     [Parameter(Mandatory = true, ParameterSetName = CountSet)]
-    [Parameter(Mandatory = true, ParameterSetName = CompareCountSet)]
     [ValidateRange(1, long.MaxValue)]
     public long IoCount { get; set; }
 
@@ -189,7 +181,24 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
         _ => "-" + knob,
     };
 
-    private bool IsCompare => ParameterSetName is CompareTimeSet or CompareCountSet;
+    private bool IsCompare => Compare.IsPresent;
+
+    protected override void BeginProcessing()
+    {
+        // Options of one mode are refused outside it, once, before any input is processed (PowerShell cannot tie a
+        // parameter set to a switch when -Path comes from the pipeline, so this is the binding-time check).
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Rounds)) && !Compare)
+        {
+            ThrowTerminatingError(ErrorRecords.UnsupportedCombination("-Rounds without -Compare",
+                "-Rounds counts the passthrough/block pairs of a comparison; a single run has none", Path,
+                "Add -Compare to run both paths alternately, or drop -Rounds."));
+        }
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Mode)) && Compare)
+        {
+            ThrowTerminatingError(ErrorRecords.UnsupportedCombination("-Mode with -Compare",
+                "-Compare runs both paths", Path, "Give -Mode Block or -Mode Passthrough for one path, or -Compare for both."));
+        }
+    }
 
     protected override void ProcessRecord()
     {
@@ -202,7 +211,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
                 IoRules.ChoosePath(disk, IoPathKind.Passthrough, Vectored, FixedBuffers);
             }
 
-            bool countSet = ParameterSetName is CountSet or CompareCountSet;
+            bool countSet = ParameterSetName == CountSet;
             // A verify pass without a run time or count checks every block of the range once.
             bool onePass = Operation == BenchmarkOperation.Verify && !countSet && !MyInvocation.BoundParameters.ContainsKey(nameof(Seconds));
             var baseOptions = new BenchmarkOptions

@@ -21,6 +21,7 @@ public static class Compact
         foreach (string u in units)
         {
             v /= 1000;
+            if (Math.Abs(v) >= 999.5) continue;
             foreach (string f in new[] { "0.##", "0.#", "0" })
             {
                 string t = v.ToString(f, c) + u;
