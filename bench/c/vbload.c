@@ -13,7 +13,7 @@
  * warm-up seconds); cpu_ns_per_io is the thread's user + system CPU time per I/O, which a busy machine's run queue
  * does not inflate the way it inflates wall-clock IOPS.
  *
- *   vbload -p /dev/loop0 -b 4096 -d 32 -s 8 -c 8 [-B] [-F] [-O 0|1] [-P] [-u] [-R 0|1] [-r secs] [-w secs]
+ *   vbload -p /dev/loop0 -b 4096 -d 32 -s 8 -c 8 [-B] [-F] [-O 0|1] [-P] [-u] [-R 0|1] [-r secs | -n ios] [-w secs]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -81,8 +81,9 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	int bs = 4096, qd = 32, sbatch = 8, cbatch = 8, fixedbufs = 0, fixedfiles = 0, direct = 1, poll = 0, cmd = 0, rnd = 1;
 	double secs = 3, warm = 0;
+	long limit = 0; /* -n: stop issuing after this many I/Os (for instruction counts), instead of -r */
 	int o;
-	while ((o = getopt(argc, argv, "p:b:d:s:c:BFO:PuR:r:w:")) != -1) {
+	while ((o = getopt(argc, argv, "p:b:d:s:c:BFO:PuR:r:w:n:")) != -1) {
 		switch (o) {
 		case 'p': path = optarg; break;
 		case 'b': bs = atoi(optarg); break;
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
 		case 'R': rnd = atoi(optarg); break;
 		case 'r': secs = atof(optarg); break;
 		case 'w': warm = atof(optarg); break;
+		case 'n': limit = atol(optarg); break;
 		default: fprintf(stderr, "usage: see the comment at the top of vbload.c\n"); return 2;
 		}
 	}
@@ -167,7 +169,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < qd; i++) freelist[i] = qd - 1 - i;
 	uint64_t rng = 0x9E3779B97F4A7C15ULL, seq = 0;
 	uint32_t tail = *sq_tail, unsubmitted = 0;
-	long inflight = 0, done = 0, errors = 0, measured_from_ios = 0;
+	long inflight = 0, issued = 0, done = 0, errors = 0, measured_from_ios = 0;
 	long start = now_ns(), measure = start + (long)(warm * 1e9), end = measure + (long)(secs * 1e9), measure_at = 0, last = 0;
 	int stopping = 0, measuring = warm <= 0;
 	long cpu0 = cpu_ns();
@@ -176,8 +178,10 @@ int main(int argc, char **argv)
 	for (;;) {
 		long t = now_ns();
 		if (!measuring && t >= measure) { measuring = 1; measure_at = t; measured_from_ios = done; cpu0 = cpu_ns(); }
-		if (!stopping && t >= end) stopping = 1;
+		if (!stopping && (limit > 0 ? issued >= limit : t >= end)) stopping = 1;
 		int toprep = stopping ? 0 : (nfree < sbatch ? nfree : sbatch);
+		if (limit > 0 && toprep > limit - issued) toprep = (int)(limit - issued);
+		issued += toprep;
 		for (int i = 0; i < toprep; i++) {
 			int slot = freelist[--nfree];
 			rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;

@@ -187,7 +187,7 @@ Describe 'Invoke-VirtioBlkBenchmark' -Tags CI {
             $lines = $text -split "`n" | Where-Object { $_.Trim() }
             $lines | ForEach-Object { $_.TrimEnd().Length | Should -BeLessOrEqual $Width }
             $lines[0] | Should -Match 'p99 us'
-            $p99 = [VirtioBlk.PowerShell.Formatting.Compact]::Number($R.LatP99Us, 7)
+            $p99 = [VirtioBlk.PowerShell.Formatting.Compact]::Number($R.LatP99Us, 6)
             $lines[2] | Should -Match ([regex]::Escape($p99))
             $lines[2] | Should -Match ([regex]::Escape('8x2'))
         }
