@@ -51,6 +51,14 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private readonly double _nsPerTick = 1_000_000_000.0 / Stopwatch.Frequency;
     private readonly bool _ticksAreNs = Stopwatch.Frequency == 1_000_000_000;
     private readonly int _index;
+
+    // The knobs the per-I/O code reads, copied out of the options record once (the JIT cannot keep them in
+    // registers across the calls of the loop).
+    private readonly BenchmarkPattern _pattern;
+    private readonly BenchmarkOperation _operation;
+    private readonly int _readPercent;
+    private readonly ulong _seed;
+    private readonly BenchmarkBuffer _buffer;
     private ulong _rng;
     private ulong _seq;
     private ulong _pass;
@@ -66,6 +74,11 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     {
         _o = o;
         _index = index;
+        _pattern = o.Pattern;
+        _operation = o.Operation;
+        _readPercent = o.ReadPercent;
+        _seed = o.Seed;
+        _buffer = o.Buffer;
         bool passthrough = o.Path == IoPathKind.Passthrough;
         _depth = o.QueueDepth;
         _bs = o.BlockSize;
@@ -292,13 +305,16 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                         Clat.RecordValue(Ns(doneAt - s));
                         Lat.RecordValue(Ns(doneAt - p));
                     }
-                    byte kind = _slotKind[slot];
-                    if (kind == KindWrite && _verifyWrites)
+                    if (_checks)
                     {
-                        _pendingReadBacks[pending++] = slot; // the slot stays taken until its read-back is checked
-                        continue;
+                        byte kind = _slotKind[slot];
+                        if (kind == KindWrite)
+                        {
+                            _pendingReadBacks[pending++] = slot; // the slot stays taken until its read-back is checked
+                            continue;
+                        }
+                        CheckBlock(slot, kind == KindReadBack, stop);
                     }
-                    if (_checks) CheckBlock(slot, kind == KindReadBack, stop);
                     _freeSlots[free++] = slot;
                 }
                 completed += good;
@@ -366,7 +382,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         _rng = x;
         ulong block;
         ulong pass = _pass;
-        if (_o.Pattern == BenchmarkPattern.Random)
+        if (_pattern == BenchmarkPattern.Random)
         {
             block = Math.BigMul(x, _rangeBlocks, out _); // x * blocks / 2^64: a uniform block without a division
         }
@@ -380,10 +396,10 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
         }
         ulong offset = _rangeStart + block * (ulong)_bs;
-        bool write = _o.Operation switch
+        bool write = _operation switch
         {
             BenchmarkOperation.Write => true,
-            BenchmarkOperation.Mixed => (int)((x >> 40) % 100) >= _o.ReadPercent,
+            BenchmarkOperation.Mixed => (int)((x >> 40) % 100) >= _readPercent,
             _ => false,
         };
         byte* buf = _buffers.Pointer + (long)slot * _bs;
@@ -394,13 +410,17 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             {
                 // Sequential passes are generations 1, 2, ...; random writes all carry generation 1, so two writes of
                 // one block in flight at once write the same bytes and a read-back cannot catch a legitimate race.
-                ulong generation = _o.Pattern == BenchmarkPattern.Random ? 1 : pass + 1;
+                ulong generation = _pattern == BenchmarkPattern.Random ? 1 : pass + 1;
                 _slotGeneration[slot] = generation;
-                BlockVerifier.Fill(new Span<byte>(buf, _bs), offset, _o.Seed, generation, _o.Buffer);
+                BlockVerifier.Fill(new Span<byte>(buf, _bs), offset, _seed, generation, _buffer);
             }
         }
-        _slotKind[slot] = write ? KindWrite : KindRead;
-        _slotOffset[slot] = offset;
+        if (_checks)
+        {
+            // Only a checked block needs to be remembered: what it was and where.
+            _slotKind[slot] = write ? KindWrite : KindRead;
+            _slotOffset[slot] = offset;
+        }
         IoVec* iov = _iovecs is null ? null : (IoVec*)_iovecs.Pointer + slot * IoShape.MaxIovecs;
         _shape.Prepare(_ring.GetSqe(), _ring.SqeSize, _sqeFd, write, buf, _bs, offset, iov, (ulong)slot);
     }
