@@ -1,7 +1,9 @@
 #!/bin/sh
 # User-space instructions per I/O of the managed engine and of the C peer, counted by valgrind (callgrind), which
 # counts instructions whatever else the machine runs. Each side runs twice, with N1 and N2 I/Os; the difference
-# divided by N2 - N1 is the marginal cost of one I/O, with start-up, JIT and set-up cancelled out. Kernel
+# divided by N2 - N1 is the marginal cost of one I/O, with start-up, JIT and set-up cancelled out. The managed side
+# runs with DOTNET_TieredCompilation=0: fully optimised code from the first call, so no method is recompiled (tier 1,
+# OSR) during the longer run only, which would otherwise be counted as the cost of its extra I/Os. Kernel
 # instructions are not counted: both sides make the same system calls for the same I/Os (same batches).
 # Run as root after a build:  bench/Count-Instructions.sh [QD BATCH]...   (default: 8 4  32 8  128 32)
 set -eu
@@ -16,7 +18,7 @@ truncate -s 256M "$img"
 dev=$(losetup --find --show "$img")
 trap 'losetup -d "$dev"; rm -f "$img"' EXIT
 dd if="$dev" of=/dev/null bs=1M status=none   # page cache warm: buffered reads complete inline
-count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
+count() { DOTNET_TieredCompilation=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
 [ $# -eq 0 ] && set -- 8 4 32 8 128 32
 printf '%-16s %14s %14s %8s\n' config module_instr/io c_instr/io c/module
 while [ $# -ge 2 ]; do
