@@ -35,6 +35,7 @@
         'Write-VirtioBlkSector'
         'Test-VirtioBlkPassthrough'
         'Invoke-VirtioBlkBenchmark'
+        'Compare-VirtioBlkBenchmark'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -26,6 +26,7 @@ BeforeDiscovery {
         ModulePath = 'VirtioBlk'; Disks = @('vd*'); ExcludeDisks = @(); MinimumDisks = 1; MinimumPollQueues = 1
         ExpectPassthrough = $true; ExpectPolledPassthrough = $true; AllowReadOnly = @(); MaxP99ReadLatencyUs = 5000
         Probe = @{ Mode = 'Block'; QueueDepth = 1; BlockSize = 4096; Seconds = 2 }
+        BaselinePath = ''; BaselineThresholdPercent = 10; BaselineFigures = @('Iops', 'LatP99Us', 'Errors', 'Mismatches')
     }
     if (-not $ConfigurationPath -and $PSScriptRoot -and (Test-Path (Join-Path $PSScriptRoot 'VirtioBlk.Checks.psd1'))) {
         $ConfigurationPath = Join-Path $PSScriptRoot 'VirtioBlk.Checks.psd1'
@@ -79,5 +80,32 @@ Describe 'disk <Name>' -ForEach $CheckedDisks -Tag VirtioBlkCheck {
         $r = Invoke-VirtioBlkBenchmark -Path $Device.Path -Operation Read @probe -ErrorAction Stop
         $r.Errors | Should -Be 0 -Because "reads must not fail ($($r.FirstError))"
         $r.TotalLatency.P99Us | Should -BeLessOrEqual $Config.MaxP99ReadLatencyUs -Because "p99 of $($probe.Mode) reads at QD$($probe.QueueDepth) on $Name"
+    }
+
+    It 'holds its baseline (no figure regressed beyond the threshold)' {
+        if (-not $Config.BaselinePath) { Set-ItResult -Skipped -Because 'BaselinePath is empty'; return }
+        $text = Get-Content -LiteralPath $Config.BaselinePath -Raw
+        $saved = if ($text.TrimStart().StartsWith('<')) { Import-Clixml -LiteralPath $Config.BaselinePath } else { $text | ConvertFrom-Json }
+        $hostName = [System.Net.Dns]::GetHostName()
+        $reference = @($saved | Where-Object { $_.Device -eq $Name -and ($_.HostName -eq $hostName -or $_.PSComputerName -eq $hostName -or @($saved).Count -eq 1) })
+        if (-not $reference) { Set-ItResult -Skipped -Because "the baseline has no result for $Name on $hostName"; return }
+        $reference = $reference[0]
+        # Rerun with the baseline's own knobs, so the two compare (Compare-VirtioBlkBenchmark refuses them otherwise).
+        $rerun = @{
+            Mode = $reference.Mode; Operation = 'Read'; BlockSize = $reference.BlockSize; QueueDepth = $reference.QueueDepth
+            SubmitBatch = $reference.SubmitBatch; CompleteBatch = $reference.CompleteBatch; Threads = $reference.Threads
+            Pattern = $reference.Pattern; Seed = $reference.Seed; RampSeconds = $reference.RampSeconds
+            Poll = [bool] $reference.Poll; FixedBuffers = [bool] $reference.FixedBuffers; RegisteredFiles = [bool] $reference.RegisteredFiles
+            Vectored = [bool] $reference.Vectored; Buffered = [bool] $reference.Buffered
+        }
+        if ($reference.IoCount -gt 0) { $rerun.IoCount = $reference.IoCount } else { $rerun.Seconds = $reference.RunSeconds }
+        if ($reference.RateIops -gt 0) { $rerun.RateIops = $reference.RateIops }
+        if ($reference.RangeLength -gt 0) { $rerun.Range = '{0}+{1}' -f $reference.RangeOffset, $reference.RangeLength }
+        if (-not $reference.LatencyRecorded) { $rerun.NoLatency = $true }
+        $now = Invoke-VirtioBlkBenchmark -Path $Device.Path @rerun -ErrorAction Stop
+        $regressed = @(Compare-VirtioBlkBenchmark -Reference $reference -Difference $now -Threshold $Config.BaselineThresholdPercent -ErrorAction Stop |
+                Where-Object { $_.Regressed -and $_.Figure -in $Config.BaselineFigures })
+        $regressed | ForEach-Object { '{0}: {1} -> {2} ({3:0.000}x)' -f $_.Figure, $_.Reference, $_.Difference, $_.Ratio } |
+            Should -BeNullOrEmpty -Because "$Name must stay within $($Config.BaselineThresholdPercent)% of its baseline of $($reference.StartTime)"
     }
 }

@@ -30,4 +30,12 @@
         BlockSize  = 4096
         Seconds    = 2
     }
+
+    # The baseline check: saved results of earlier probes (Export-Clixml, or ConvertTo-Json -Depth 4 output) of this
+    # VM or of a fleet; each disk's probe is held against the saved result of the same host and device with
+    # Compare-VirtioBlkBenchmark, with the baseline's own knobs. Empty skips it.
+    BaselinePath        = ''
+    # How much worse a figure may get, in percent, and which figures must not regress.
+    BaselineThresholdPercent = 10
+    BaselineFigures     = @('Iops', 'LatP99Us', 'Errors', 'Mismatches')
 }

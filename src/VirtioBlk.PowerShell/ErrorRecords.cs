@@ -269,6 +269,12 @@ public static class ErrorRecords
                     $"Use the block path for this disk; passthrough needs a virtio-blk disk with /dev/vdXc0.", e);
             case IoProblem.ReadOnlyDisk:
                 return ReadOnlyDisk(disk, target);
+            case IoProblem.VerifyNeedsWrite:
+                return UnsupportedCombination($"{pn(IoKnob.Verify)} with a workload that is not a pure write", e.Message, target,
+                    $"Use {pn(IoKnob.Verify)} with -Operation Write, or check data written earlier with -Operation Verify.", e);
+            case IoProblem.CpuNotAllowed:
+                return Create(InvalidArgumentId, ErrorCategory.InvalidArgument, e.Message, target,
+                    $"Give {pn(IoKnob.CpuAffinity)} CPUs of the process's mask (see 'taskset -p $PID'), or leave it out to pin inside the mask.", e);
             case IoProblem.RangeOutsideDisk:
                 return Create(BeyondEndOfDeviceId, ErrorCategory.InvalidArgument, e.Message, target,
                     $"Keep {pn(IoKnob.Range)} within the disk's {e.Limit} bytes (the SizeBytes property of Get-VirtioBlkDevice).", e);
@@ -456,6 +462,36 @@ public static class ErrorRecords
             path,
             "Give an existing, readable file whose length is a multiple of the disk's logical block size, or pipe a byte[] in.",
             e);
+
+    // ---- Benchmark: verification and baselines (Invoke-/Compare-VirtioBlkBenchmark) ----
+
+    public const string VerifyMismatchId = "VirtioBlkVerifyMismatch";
+    public const string BenchmarkKnobsDifferId = "VirtioBlkBenchmarkKnobsDiffer";
+    public const string NotABenchmarkResultId = "VirtioBlkNotABenchmarkResult";
+    public const string BenchmarkReferenceNotFoundId = "VirtioBlkBenchmarkReferenceNotFound";
+
+    /// <summary>A -Difference result with no -Reference result of the same host and device.</summary>
+    public static ErrorRecord BenchmarkReferenceNotFound(string host, string device, object? target)
+        => Create(BenchmarkReferenceNotFoundId, ErrorCategory.ObjectNotFound,
+            $"No reference result is for {device} on {host}.", target,
+            "Give -Reference the saved result of the same host and device (HostName, or PSComputerName over remoting), or a single result to compare every -Difference with.");
+
+    /// <summary>A block read back that does not hold what was written (one record per reported block).</summary>
+    public static ErrorRecord VerifyMismatch(string device, string description, object? target)
+        => Create(VerifyMismatchId, ErrorCategory.InvalidData, $"Verification failed on {device}: {description}.", target,
+            "The disk returned other data than was written there. Rerun the verify pass (-Operation Verify with the same -Seed and -Range) "
+            + "to see whether it persists, and check the device and its backend; the result's MismatchDetails lists every reported block.");
+
+    /// <summary>Compare-VirtioBlkBenchmark on two results whose knobs differ.</summary>
+    public static ErrorRecord BenchmarkKnobsDiffer(string differences, object? target)
+        => Create(BenchmarkKnobsDifferId, ErrorCategory.InvalidData,
+            $"The two results were not measured with the same knobs ({differences}), so their figures do not compare.", target,
+            "Compare results of runs with the same knobs, or add -Force to compare them anyway.");
+
+    /// <summary>An input to Compare-VirtioBlkBenchmark that is no benchmark result.</summary>
+    public static ErrorRecord NotABenchmarkResult(string parameter, string why, object? target)
+        => Create(NotABenchmarkResultId, ErrorCategory.InvalidType, $"{parameter} is not a benchmark result: {why}.", target,
+            $"Pass {parameter} an Invoke-VirtioBlkBenchmark result: as returned, from Import-Clixml, from ConvertFrom-Json, or received over remoting.");
 
     private static ErrorCategory IoCategory(IoOperationKind kind) => kind switch
     {

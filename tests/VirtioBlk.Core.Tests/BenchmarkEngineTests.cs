@@ -51,8 +51,11 @@ public sealed class BenchmarkEngineTests
             Duration = TimeSpan.FromSeconds(2.2), RecordLatency = false,
         }, default, p => progressCalls++);
         Assert.InRange(r.Elapsed.TotalSeconds, 2.1, 4);
-        Assert.Equal(2, r.IopsPerSecond.Length);
+        // Two whole seconds and the partial third: every I/O in exactly one sample.
+        Assert.InRange(r.IopsPerSecond.Length, 3, 4);
         Assert.All(r.IopsPerSecond, s => Assert.True(s > 0));
+        Assert.Equal(r.TotalIos, r.IopsPerSecond.Sum());
+        Assert.InRange(r.LastSampleSeconds, 0.0, 1.0);
         Assert.True(progressCalls >= 1);
         Assert.Null(r.TotalLatency);
         Assert.True(r.TotalIos > 0);
@@ -65,7 +68,7 @@ public sealed class BenchmarkEngineTests
         BenchmarkEngine.Run(new BenchmarkOptions
         {
             DevicePath = loop.Path, Operation = BenchmarkOperation.Write, RangeOffset = 1 << 20, RangeLength = 1 << 20,
-            QueueDepth = 4, IoCount = 2000, Random = true,
+            QueueDepth = 4, IoCount = 2000, Pattern = BenchmarkPattern.Random, Buffer = BenchmarkBuffer.Pattern,
         });
         byte[] disk = System.IO.File.ReadAllBytes(loop.BackingFile);
         Assert.True(disk.AsSpan(0, 1 << 20).IndexOfAnyExcept((byte)0) < 0, "bytes written before the range");
@@ -83,7 +86,7 @@ public sealed class BenchmarkEngineTests
         using LoopDevice loop = LoopDevice.Create(8 << 20);
         BenchmarkRunResult r = BenchmarkEngine.Run(new BenchmarkOptions
         {
-            DevicePath = loop.Path, Operation = BenchmarkOperation.Mixed, ReadPercent = readPercent, Random = random,
+            DevicePath = loop.Path, Operation = BenchmarkOperation.Mixed, ReadPercent = readPercent, Pattern = random ? BenchmarkPattern.Random : BenchmarkPattern.Sequential,
             QueueDepth = 8, IoCount = 10_000,
         });
         Assert.Equal(0, r.Errors);
@@ -146,14 +149,43 @@ public sealed class BenchmarkEngineTests
         using LoopDevice loop = LoopDevice.Create(64 << 20);
         var o = new BenchmarkOptions { DevicePath = loop.Path, QueueDepth = 32, SubmitBatch = 8, CompleteBatch = 8, FixedBuffers = true, RegisteredFiles = true };
         DiskGeometry g = BenchmarkEngine.Validate(o);
-        using (var warm = new BenchmarkWorker(o with { IoCount = 20_000 }, g, 0)) warm.Run(-1, 0, new StrongBox());
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        using (var warm = new BenchmarkWorker(o with { IoCount = 20_000 }, g, 0)) warm.Run(-1, now, now, 0, new StrongBox());
         using var w = new BenchmarkWorker(o with { IoCount = 100_000 }, g, 0);
         var stop = new StrongBox();
+        now = System.Diagnostics.Stopwatch.GetTimestamp();
         long before = GC.GetAllocatedBytesForCurrentThread();
-        w.Run(-1, 0, stop);
+        w.Run(-1, now, now, 0, stop);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Console.WriteLine($"[bench-alloc] {allocated} bytes over {w.Completed} I/Os with latency recording");
         Assert.Equal(100_000, w.Completed);
+        Assert.Equal(0, allocated);
+    }
+
+    [Theory]
+    [InlineData(BenchmarkPattern.Sequential)]
+    [InlineData(BenchmarkPattern.Random)]
+    public void VerifiedWritesAllocateNothingPerIoEither(BenchmarkPattern pattern)
+    {
+        using LoopDevice loop = LoopDevice.Create(64 << 20);
+        var o = new BenchmarkOptions
+        {
+            DevicePath = loop.Path, QueueDepth = 32, SubmitBatch = 8, CompleteBatch = 8, FixedBuffers = true, RegisteredFiles = true,
+            Operation = BenchmarkOperation.Write, Verify = true, Pattern = pattern,
+        };
+        DiskGeometry g = BenchmarkEngine.Validate(o);
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        using (var warm = new BenchmarkWorker(o with { IoCount = 5_000 }, g, 0)) warm.Run(-1, now, now, 0, new StrongBox());
+        using var w = new BenchmarkWorker(o with { IoCount = 30_000 }, g, 0);
+        var stop = new StrongBox(); // before the count: it is the test's allocation, not the loop's
+        now = System.Diagnostics.Stopwatch.GetTimestamp();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        w.Run(-1, now, now, 0, stop);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Console.WriteLine($"[bench-alloc-verify] {allocated} bytes over {w.Completed} I/Os");
+        Assert.Equal(60_000, w.Completed); // each write and its read-back
+        Assert.Equal(30_000, w.BlocksChecked);
+        Assert.Equal(0, w.Mismatches);
         Assert.Equal(0, allocated);
     }
 }

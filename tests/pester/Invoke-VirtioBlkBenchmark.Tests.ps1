@@ -57,10 +57,12 @@ Describe 'Invoke-VirtioBlkBenchmark' -Tags CI {
             $r.KernelRelease | Should -Be (Get-Content /proc/sys/kernel/osrelease)
         }
 
-        It '-Threads 2 runs two rings and -Seconds gives one sample per second' {
+        It '-Threads 2 runs two rings and -Seconds gives one sample per second, the partial last one included' {
             $r = Invoke-VirtioBlkBenchmark -Path $Dev -Threads 2 -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Seconds 2.2 -NoLatency
             $r.Threads | Should -Be 2
-            $r.IopsPerSecond.Count | Should -Be 2
+            $r.IopsPerSecond.Count | Should -BeIn 3, 4
+            ($r.IopsPerSecond | Measure-Object -Sum).Sum | Should -Be $r.TotalIos
+            ($r.GetIopsSamples() | Measure-Object Ios -Sum).Sum | Should -Be $r.TotalIos
             $r.TotalLatency | Should -BeNullOrEmpty
             $r.UserCpuSeconds + $r.SystemCpuSeconds | Should -BeGreaterThan 0
         }
@@ -86,7 +88,7 @@ Describe 'Invoke-VirtioBlkBenchmark' -Tags CI {
 
         It 'a write workload with -Confirm:$false writes inside -Range only' {
             $file = ($script:Loops | Where-Object Device -EQ $Dev).File
-            $r = Invoke-VirtioBlkBenchmark -Path $Dev -Operation Write -IoCount 500 -QueueDepth 8 -Range 1MiB+1MiB -Confirm:$false
+            $r = Invoke-VirtioBlkBenchmark -Path $Dev -Operation Write -IoCount 500 -QueueDepth 8 -Range 1MiB+1MiB -Buffer Pattern -Confirm:$false
             $r.Errors | Should -Be 0
             $bytes = [System.IO.File]::ReadAllBytes($file)
             [Array]::IndexOf($bytes[0..(1MB - 1)], [byte]0x5A) | Should -Be -1
@@ -99,20 +101,123 @@ Describe 'Invoke-VirtioBlkBenchmark' -Tags CI {
                 Should -Throw -ErrorId "VirtioBlkPollUnavailable,$Fq"
         }
 
-        It '-Mode <Mode> on a loop device says passthrough needs a virtio disk' -TestCases @(
-            @{ Mode = 'Passthrough' }, @{ Mode = 'Compare' }
+        It '<Name> on a loop device says passthrough needs a virtio disk' -TestCases @(
+            @{ Name = '-Mode Passthrough'; Params = @{ Mode = 'Passthrough' } }, @{ Name = '-Compare'; Params = @{ Compare = $true } }
         ) {
-            $e = { Invoke-VirtioBlkBenchmark -Path $Dev -Mode $Mode -IoCount 10 -ErrorAction Stop } | Should -Throw -PassThru
+            $e = { Invoke-VirtioBlkBenchmark -Path $Dev @Params -IoCount 10 -ErrorAction Stop } | Should -Throw -PassThru
             $e.FullyQualifiedErrorId | Should -Match "^VirtioBlk(PassthroughNeedsVirtio|NotVirtioDisk|PassthroughUnavailable)\w*,$Fq"
         }
 
         It '<Name> is refused before any I/O' -TestCases @(
             @{ Name = 'a range past the end'; Params = @{ Range = '60MiB+8MiB' }; Id = 'VirtioBlkBeyondEndOfDevice' }
             @{ Name = 'a malformed range'; Params = @{ Range = 'lots' }; Id = 'VirtioBlkInvalidArgument' }
-            @{ Name = '-Random with -Sequential'; Params = @{ Random = $true; Sequential = $true }; Id = 'VirtioBlkUnsupportedCombination' }
-            @{ Name = 'a block size that is not a multiple of the logical block'; Params = @{ BlockSize = 1000 }; Id = 'VirtioBlkInvalidArgument' }
+            @{ Name = '-Verify on a read workload'; Params = @{ Verify = $true }; Id = 'VirtioBlkUnsupportedCombination' }
         ) {
             { Invoke-VirtioBlkBenchmark -Path $Dev -IoCount 10 @Params -ErrorAction Stop } | Should -Throw -ErrorId "$Id,$Fq"
+        }
+    }
+
+    Context 'parameters (issue 10): one parameter per choice, limits at binding' -Skip:(-not $IsRoot) {
+        BeforeAll { $script:Dev2 = New-Loop 16MB }
+
+        It 'a block size that is not a multiple of 512 is refused at binding' {
+            { Invoke-VirtioBlkBenchmark -Path $Dev2 -IoCount 10 -BlockSize 1000 -ErrorAction Stop } |
+                Should -Throw -ErrorId "ParameterArgumentValidationError,$Fq"
+        }
+
+        It 'a block size that is a multiple of 512 but not of the logical block is refused by the core' {
+            $l4k = (& losetup --find --show --sector-size 4096 ($script:Loops | Where-Object Device -EQ $Dev2).File).Trim()
+            try {
+                { Invoke-VirtioBlkBenchmark -Path $l4k -IoCount 10 -BlockSize 6144 -ErrorAction Stop } | Should -Throw -ErrorId "VirtioBlkInvalidArgument,$Fq"
+            } finally { & losetup -d $l4k }
+        }
+
+        It '-Rounds without -Compare is a binding error, not silently ignored' {
+            { Invoke-VirtioBlkBenchmark -Path $Dev2 -IoCount 10 -Rounds 3 -ErrorAction Stop } | Should -Throw -ErrorId "VirtioBlkUnsupportedCombination,$Fq"
+            { $Dev2 | Invoke-VirtioBlkBenchmark -IoCount 10 -Rounds 3 -ErrorAction Stop } | Should -Throw -ErrorId "VirtioBlkUnsupportedCombination,$Fq"
+            { Invoke-VirtioBlkBenchmark -Path $Dev2 -IoCount 10 -Compare -Mode Block -ErrorAction Stop } | Should -Throw -ErrorId "VirtioBlkUnsupportedCombination,$Fq"
+        }
+
+        It 'the old switches are gone: -<Name>' -TestCases @(@{ Name = 'Random' }, @{ Name = 'Sequential' }, @{ Name = 'Direct' }) {
+            (Get-Command Invoke-VirtioBlkBenchmark).Parameters.ContainsKey($Name) | Should -BeFalse
+        }
+
+        It 'no switch defaults to true' {
+            $cmd = [VirtioBlk.PowerShell.Commands.InvokeVirtioBlkBenchmarkCommand]::new()
+            foreach ($p in $cmd.GetType().GetProperties() | Where-Object PropertyType -EQ ([System.Management.Automation.SwitchParameter])) {
+                $p.GetValue($cmd).IsPresent | Should -BeFalse -Because "-$($p.Name) must default to off"
+            }
+        }
+
+        It '-Buffered goes through the page cache and says so' {
+            $r = Invoke-VirtioBlkBenchmark -Path $Dev2 -Buffered -IoCount 200 -QueueDepth 4
+            $r.Buffered | Should -BeTrue
+            $r.Errors | Should -Be 0
+        }
+
+        It '-Pattern Sequential is recorded by name' {
+            (Invoke-VirtioBlkBenchmark -Path $Dev2 -Pattern Sequential -IoCount 100 -QueueDepth 4).Pattern | Should -Be 'Sequential'
+        }
+
+        It 'a read benchmark with -WhatIf does not run' {
+            $out = Invoke-VirtioBlkBenchmark -Path $Dev2 -IoCount 100000000 -WhatIf
+            $out | Should -BeNullOrEmpty
+            @(Get-ChildItem /proc/self/fd | Where-Object { "$($_.LinkTarget)" -eq $Dev2 }).Count | Should -Be 0
+        }
+
+        It 'a result carries a schema version and every knob needed to rerun it' {
+            $r = Invoke-VirtioBlkBenchmark -Path $Dev2 -IoCount 100 -QueueDepth 4 -Seed 9 -RateIops 100000 -Buffer Zero
+            $r.SchemaVersion | Should -Be 2
+            $r.Seed | Should -Be 9
+            $r.RateIops | Should -Be 100000
+            $r.Buffer | Should -Be 'Zero'
+            $r.IoCount | Should -Be 100
+            foreach ($k in [VirtioBlk.PowerShell.Benchmark.BenchmarkBaseline]::Knobs) { $r.PSObject.Properties[$k] | Should -Not -BeNullOrEmpty -Because "knob $k" }
+        }
+    }
+
+    Context 'output people can read and export' -Skip:(-not $IsRoot) {
+        BeforeAll {
+            $script:Dev3 = New-Loop 16MB
+            $script:R = Invoke-VirtioBlkBenchmark -Path $Dev3 -IoCount 3000 -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Threads 2
+        }
+
+        It 'the default table fits <Width> columns and keeps the p99 whole' -TestCases @(@{ Width = 80 }, @{ Width = 120 }) {
+            $text = $R | Format-Table | Out-String -Width $Width
+            $lines = $text -split "`n" | Where-Object { $_.Trim() }
+            $lines | ForEach-Object { $_.TrimEnd().Length | Should -BeLessOrEqual $Width }
+            $lines[0] | Should -Match 'p99 us'
+            $p99 = [VirtioBlk.PowerShell.Formatting.Compact]::Number($R.LatP99Us, 6)
+            $lines[2] | Should -Match ([regex]::Escape($p99))
+            $lines[2] | Should -Match ([regex]::Escape('8x2'))
+        }
+
+        It 'Compact keeps 73.6 as 73.6 and shortens what does not fit' {
+            [VirtioBlk.PowerShell.Formatting.Compact]::Number(73.6, 7) | Should -Be '73.6'
+            [VirtioBlk.PowerShell.Formatting.Compact]::Number(1234567, 7) | Should -Be '1.23M'
+            [VirtioBlk.PowerShell.Formatting.Compact]::Number(12345.6, 7) | Should -Be '12,346'
+        }
+
+        It 'Export-Csv gives one flat row of numbers, no System.* columns' {
+            $csv = @($R | ConvertTo-Csv)
+            $csv.Count | Should -Be 2
+            $csv[1] | Should -Not -Match 'System\.'
+            $row = $csv | ConvertFrom-Csv
+            foreach ($c in 'Iops', 'BandwidthMiBps', 'Errors', 'LatP50Us', 'LatP99Us', 'LatMaxUs', 'ClatP50Us', 'ClatP99Us', 'ClatMaxUs', 'SlatP50Us', 'SlatP99Us', 'SlatMaxUs') {
+                [double]::Parse($row.$c, [cultureinfo]::InvariantCulture) | Should -BeOfType [double] -Because $c
+            }
+            [double] $row.Iops | Should -Be ([double] ('{0:R}' -f $R.Iops))
+        }
+
+        It 'JSON writes enums as names and the start time as ISO 8601 with its offset' {
+            $j = $R | ConvertTo-Json -Depth 4
+            $o = $j | ConvertFrom-Json -DateKind String
+            $o.Operation | Should -Be 'Read'
+            $o.Pattern | Should -Be 'Random'
+            $o.Buffer | Should -Be 'Random'
+            $o.StartTime | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)$'
+            $o.TotalLatency.P99Us | Should -Be $R.TotalLatency.P99Us
+            $o.IopsPerSecond.Count | Should -Be $R.IopsPerSecond.Count
         }
     }
 

@@ -20,7 +20,7 @@ Describe 'Invoke-VirtioBlkBenchmark in the VM' -Tags VM {
     ) {
         $disk = Get-GuestDisk $Serial
         if (-not $disk) { return }
-        $c = $disk | Invoke-VirtioBlkBenchmark -Mode Compare -Rounds 2 -IoCount 2000 -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Poll:$Poll -FixedBuffers -RegisteredFiles
+        $c = $disk | Invoke-VirtioBlkBenchmark -Compare -Rounds 2 -IoCount 2000 -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Poll:$Poll -FixedBuffers -RegisteredFiles
         $c | Should -BeOfType VirtioBlk.PowerShell.Benchmark.VirtioBlkBenchmarkComparison
         $c.Errors | Should -Be 0
         $c.Rounds | Should -Be 2

@@ -44,7 +44,7 @@ Describe 'The package' -Tags CI {
     }
 
     It 'has a complete manifest: explicit exports, Core edition, minimum PowerShell, tags, license, release notes' {
-        $Data.CmdletsToExport.Count | Should -Be 5
+        $Data.CmdletsToExport.Count | Should -Be 6
         $Data.CmdletsToExport | Should -Not -Contain '*'
         foreach ($k in 'FunctionsToExport', 'AliasesToExport', 'VariablesToExport') { @($Data[$k]).Count | Should -Be 0 -Because "$k is explicit" }
         $Data.CompatiblePSEditions | Should -Be @('Core')
@@ -87,7 +87,7 @@ Import-Module '$Manifest'
         $text = $out -join "`n"
         $text | Should -Match ('base=' + [regex]::Escape((Resolve-Path $Package).Path))
         $text | Should -Match "version=$([regex]::Escape($Version))"
-        $text | Should -Match 'cmdlets=Get-VirtioBlkDevice,Invoke-VirtioBlkBenchmark,Read-VirtioBlkSector,Test-VirtioBlkPassthrough,Write-VirtioBlkSector'
+        $text | Should -Match 'cmdlets=Compare-VirtioBlkBenchmark,Get-VirtioBlkDevice,Invoke-VirtioBlkBenchmark,Read-VirtioBlkSector,Test-VirtioBlkPassthrough,Write-VirtioBlkSector'
         $text | Should -Match 'examples=([2-9]|\d\d)'
         $text | Should -Match 'about=True'
         $text | Should -Match 'views=True'

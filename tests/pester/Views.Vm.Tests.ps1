@@ -31,16 +31,16 @@ Describe 'Views and completion in the VM' -Tags VM {
         $r = Invoke-VirtioBlkBenchmark -Path $NullDisk.CharDevicePath -Mode Passthrough -Poll -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Seconds 2.2 -ErrorAction Stop
         $d = ConvertTo-Deserialized $r
         foreach ($o in $r, $d) {
-            ($o | Format-Table | Out-String) | Should -Match 'Passthrough\+poll'
+            ($o | Format-Table | Out-String) | Should -Match 'passthru\+poll'
             ($o | Format-List | Out-String) | Should -Match 'IOPS trend'
             ($o | Format-Custom -View Chart | Out-String) | Should -Match 'Passthrough, polled'
         }
-        @($d.GetIopsSamples()).Count | Should -Be 2
+        @($d.GetIopsSamples()).Count | Should -BeIn 3, 4   # the partial last second counts too
     }
 
     It 'a comparison formats as table, list and Chart, deserialized too' {
         if (Skip-WithoutNullDisk) { return }
-        $c = Invoke-VirtioBlkBenchmark -Path $NullDisk.Path -Mode Compare -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Rounds 1 -Seconds 1 -ErrorAction Stop
+        $c = Invoke-VirtioBlkBenchmark -Path $NullDisk.Path -Compare -QueueDepth 8 -SubmitBatch 4 -CompleteBatch 4 -Rounds 1 -Seconds 1 -ErrorAction Stop
         $d = ConvertTo-Deserialized $c
         $d.Runs.Count | Should -Be 2
         $d.Runs[0].TotalLatency.P99Us | Should -Be $c.Runs[0].TotalLatency.P99Us

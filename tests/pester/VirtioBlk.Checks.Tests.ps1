@@ -57,8 +57,8 @@ Describe 'examples/VirtioBlk.Checks.Tests.ps1 on this host' -Tags CI -Skip:(-not
     }
 
     It 'runs every check for every virtio disk' {
-        $Rows.Count | Should -Be (1 + 4 * $Disks.Count)
-        foreach ($d in $Disks) { @($Rows | Where-Object Check -Like "disk $d.*").Count | Should -Be 4 }
+        $Rows.Count | Should -Be (1 + 5 * $Disks.Count)
+        foreach ($d in $Disks) { @($Rows | Where-Object Check -Like "disk $d.*").Count | Should -Be 5 }
     }
 
     It 'passes with thresholds that fit the host, skipping what they switch off' {
@@ -66,6 +66,7 @@ Describe 'examples/VirtioBlk.Checks.Tests.ps1 on this host' -Tags CI -Skip:(-not
         ($Rows | Where-Object Check -Like '*has poll queues').Result | Should -Be 'Skipped'
         ($Rows | Where-Object Check -Like '*has passthrough available').Result | Should -Be 'Skipped'
         ($Rows | Where-Object Check -Like '*is writable*').Result | Should -Be 'Passed'
+        ($Rows | Where-Object Check -Like '*holds its baseline*').Result | Should -Be 'Skipped' -Because 'BaselinePath is empty by default'
     }
 
     It 'fails the poll-queue and passthrough checks when the data file expects them and the host lacks them' {

@@ -68,13 +68,50 @@ public static class BenchmarkEngine
             { Value = (ulong)o.BlockSize };
         }
         IoRules.CheckMode(g, o.Path, o.Vectored, o.FixedBuffers, o.Poll);
-        if (o.CpuAffinity is { } cpus && cpus.FirstOrDefault(c => c < -1 || c >= Environment.ProcessorCount, -2) is int bad and not -2)
+        IoRules.CheckRange(IoKnob.RateIops, o.RateIops, 0, long.MaxValue, "The I/O rate");
+        if (o.Ramp < TimeSpan.Zero || o.Ramp > TimeSpan.FromDays(1))
         {
-            throw new IoRequestException(IoProblem.CpuNotAllowed, IoKnob.CpuAffinity,
-                $"CPU {bad} does not exist here: CPUs are 0 to {Environment.ProcessorCount - 1} (-1 leaves a thread unpinned).")
-            { Value = bad < 0 ? null : (ulong)bad, Limit = (ulong)(Environment.ProcessorCount - 1) };
+            throw new IoRequestException(IoProblem.OutOfRange, IoKnob.Ramp, "The ramp must be 0 to 86400 seconds.") { Minimum = 0, Limit = 86400 };
         }
+        if (o.Verify || o.Operation == BenchmarkOperation.Verify)
+        {
+            ulong perThread = SliceOf(o, g, o.Threads - 1).Blocks;
+            bool sequentialWrites = o.Writes && o.Pattern == BenchmarkPattern.Sequential;
+            IoRules.CheckVerify(o.Verify, o.Operation == BenchmarkOperation.Write, o.Operation is BenchmarkOperation.Read or BenchmarkOperation.Mixed,
+                perThread, sequentialWrites ? (ulong)o.QueueDepth : 1, o.Threads);
+            if (o.Verify) IoRules.CheckBufferBytes(2L * o.BlockSize, o.QueueDepth, o.Threads, IoKnob.QueueDepth);
+        }
+        int[] allowed = CpuMask.Allowed();
+        IoRules.CheckCpus(o.CpuAffinity, allowed, CpuMask.Describe(allowed));
         return g;
+    }
+
+    /// <summary>
+    /// The blocks thread <paramref name="index"/> works on: the whole range, or with verification its own contiguous
+    /// part of it (so no two threads ever hold the same block in flight with different contents).
+    /// </summary>
+    public static (ulong Start, ulong Blocks) SliceOf(BenchmarkOptions o, DiskGeometry g, int index)
+    {
+        ulong bs = (ulong)o.BlockSize;
+        ulong start = (o.RangeOffset + bs - 1) / bs * bs;
+        ulong end = o.RangeLength == 0 ? g.SizeBytes : Math.Min(g.SizeBytes, o.RangeOffset + o.RangeLength);
+        ulong blocks = end > start ? (end - start) / bs : 0;
+        if (!o.Verifies || o.Threads <= 1) return (start, blocks);
+        ulong t = (ulong)o.Threads, i = (ulong)index;
+        ulong first = blocks * i / t, next = blocks * (i + 1) / t;
+        return (start + first * bs, next - first);
+    }
+
+    /// <summary>The CPU each thread is pinned to: the list given (cycled), or thread i on the i-th CPU of the process's mask.</summary>
+    public static int[] ThreadCpus(BenchmarkOptions o)
+    {
+        int[] allowed = CpuMask.Allowed();
+        var cpus = new int[o.Threads];
+        for (int i = 0; i < cpus.Length; i++)
+        {
+            cpus[i] = o.CpuAffinity is { Length: > 0 } aff ? aff[i % aff.Length] : allowed[i % allowed.Length];
+        }
+        return cpus;
     }
 
     public static BenchmarkRunResult Run(BenchmarkOptions o, CancellationToken cancel = default, Action<BenchmarkProgress>? progress = null)
@@ -87,10 +124,12 @@ public static class BenchmarkEngine
         using var go = new ManualResetEventSlim();
         long endTimestamp = 0;
         var threads = new Thread[o.Threads];
+        int[] cpus = ThreadCpus(o);
+        long goAt = 0, measureFrom = 0;
         for (int t = 0; t < o.Threads; t++)
         {
             int index = t;
-            int cpu = o.CpuAffinity is { Length: > 0 } aff ? aff[index % aff.Length] : index % Environment.ProcessorCount;
+            int cpu = cpus[index];
             threads[t] = new Thread(() =>
             {
                 BenchmarkWorker? w = null;
@@ -106,7 +145,7 @@ public static class BenchmarkEngine
                         ready.Signal();
                     }
                     go.Wait();
-                    if (!Volatile.Read(ref stop.Value)) w.Run(cpu, Volatile.Read(ref endTimestamp), stop);
+                    if (!Volatile.Read(ref stop.Value)) w.Run(cpu, Volatile.Read(ref goAt), Volatile.Read(ref measureFrom), Volatile.Read(ref endTimestamp), stop);
                 }
                 catch (Exception e)
                 {
@@ -132,7 +171,10 @@ public static class BenchmarkEngine
 
         long freq = System.Diagnostics.Stopwatch.Frequency;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        Volatile.Write(ref endTimestamp, start + (long)(o.Duration.TotalSeconds * freq));
+        long ramp = o.OnePass ? 0 : (long)(o.Ramp.TotalSeconds * freq);
+        Volatile.Write(ref goAt, start);
+        Volatile.Write(ref measureFrom, start + ramp);
+        Volatile.Write(ref endTimestamp, start + ramp + (long)(o.Duration.TotalSeconds * freq));
         go.Set();
         long lastCompleted = 0;
         long lastTick = start;
@@ -149,9 +191,11 @@ public static class BenchmarkEngine
             {
                 long completed = workers.Sum(w => w?.Completed ?? 0);
                 double seconds = (now - start) / (double)freq;
-                double pct = o.IoCount > 0
+                double pct = o.OnePass
+                    ? 100.0 * completed / Math.Max(1.0, workers.Sum(w => (double)(w?.RangeBlocks ?? 0)) * (o.Verify ? 2 : 1))
+                    : o.IoCount > 0
                     ? 100.0 * completed / (o.IoCount * o.Threads)
-                    : 100.0 * seconds / o.Duration.TotalSeconds;
+                    : 100.0 * seconds / (o.Duration.TotalSeconds + o.Ramp.TotalSeconds);
                 progress(new BenchmarkProgress(TimeSpan.FromSeconds(seconds), completed,
                     (completed - lastCompleted) / ((now - lastTick) / (double)freq), Math.Min(100, pct)));
                 lastCompleted = completed;
@@ -159,14 +203,14 @@ public static class BenchmarkEngine
             }
         }
         if (errors.FirstOrDefault(e => e is not null) is { } runError) throw runError;
-        return Aggregate(o, g, workers!, cancelled);
+        return Aggregate(o, g, workers!, cancelled, cpus);
     }
 
-    private static BenchmarkRunResult Aggregate(BenchmarkOptions o, DiskGeometry g, BenchmarkWorker[] ws, bool cancelled)
+    private static BenchmarkRunResult Aggregate(BenchmarkOptions o, DiskGeometry g, BenchmarkWorker[] ws, bool cancelled, int[] cpus)
     {
         long freq = System.Diagnostics.Stopwatch.Frequency;
-        long start = ws.Min(w => w.StartTimestamp);
-        long end = ws.Max(w => w.EndTimestamp);
+        long start = ws.Min(w => w.StartTimestamp); // the end of the ramp, the same for every thread
+        long end = Math.Max(start, ws.Max(w => w.EndTimestamp));
         var slat = new LongHistogram(60L * 1_000_000_000, 3);
         var clat = new LongHistogram(60L * 1_000_000_000, 3);
         var lat = new LongHistogram(60L * 1_000_000_000, 3);
@@ -176,6 +220,7 @@ public static class BenchmarkEngine
             clat.Add(w.Clat);
             lat.Add(w.Lat);
         }
+        double elapsed = (end - start) / (double)freq;
         int seconds = ws.Max(w => w.SecondsRecorded);
         long[] perSecond = new long[seconds];
         foreach (BenchmarkWorker w in ws)
@@ -187,8 +232,8 @@ public static class BenchmarkEngine
             KernelRelease = Sysfs.TryReadText(Sysfs.OsRelease)?.Trim() ?? "",
             LogicalBlockSize = g.LogicalBlockSize,
             DeviceSizeBytes = g.SizeBytes,
-            Elapsed = TimeSpan.FromSeconds((end - start) / (double)freq),
-            TotalIos = ws.Sum(w => w.Completed),
+            Elapsed = TimeSpan.FromSeconds(elapsed),
+            TotalIos = ws.Sum(w => w.MeasuredIos),
             Errors = ws.Sum(w => w.Errors),
             WritesIssued = ws.Sum(w => w.WritesIssued),
             FirstErrorCode = firstError,
@@ -199,6 +244,11 @@ public static class BenchmarkEngine
             UserCpu = TimeSpan.FromTicks(ws.Sum(w => w.UserCpu.Ticks)),
             SystemCpu = TimeSpan.FromTicks(ws.Sum(w => w.SystemCpu.Ticks)),
             IopsPerSecond = perSecond,
+            LastSampleSeconds = seconds == 0 ? 0 : Math.Clamp(elapsed - (seconds - 1), 0, 1),
+            BlocksChecked = ws.Sum(w => w.BlocksChecked),
+            Mismatches = ws.Sum(w => w.Mismatches),
+            MismatchDetails = ws.SelectMany(w => w.MismatchDetails.ToArray()).OrderBy(m => m.Offset).ToArray(),
+            ThreadCpus = cpus,
             Cancelled = cancelled,
             AllocatedBytes = ws.Sum(w => w.AllocatedBytes),
             SubmitLatency = o.RecordLatency ? LatencySummary.From(slat) : null,

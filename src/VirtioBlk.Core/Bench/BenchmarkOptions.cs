@@ -8,6 +8,29 @@ public enum BenchmarkOperation
     Read,
     Write,
     Mixed,
+
+    /// <summary>Read-only: every block of the range is read and checked against the header a verified write left.</summary>
+    Verify,
+}
+
+/// <summary>What written blocks carry (with verification, after the block's header).</summary>
+public enum BenchmarkBuffer
+{
+    /// <summary>Pseudo-random bytes from the seed: neither compressible nor deduplicable.</summary>
+    Random,
+
+    /// <summary>Zero bytes (what a thin or compressing backend stores for free).</summary>
+    Zero,
+
+    /// <summary>The byte 0x5A repeated: compressible, but told apart from a device that drops data.</summary>
+    Pattern,
+}
+
+/// <summary>The order of offsets.</summary>
+public enum BenchmarkPattern
+{
+    Random,
+    Sequential,
 }
 
 /// <summary>
@@ -66,7 +89,36 @@ public sealed record BenchmarkOptions
     /// <summary>I/Os per thread; 0 = run for <see cref="Duration"/>.</summary>
     public long IoCount { get; init; }
 
-    public bool Random { get; init; } = true;
+    public BenchmarkPattern Pattern { get; init; } = BenchmarkPattern.Random;
+
+    public bool Random => Pattern == BenchmarkPattern.Random;
+
+    /// <summary>Fixes offsets and data: the same seed and knobs give the same offsets in the same order and the same bytes.</summary>
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>A warm-up excluded from every figure (I/Os, latency, samples, CPU time); errors and mismatches still count.</summary>
+    public TimeSpan Ramp { get; init; }
+
+    /// <summary>The most I/Os per second the whole run issues (shared evenly by the threads); 0 = no cap.</summary>
+    public long RateIops { get; init; }
+
+    /// <summary>What writes carry.</summary>
+    public BenchmarkBuffer Buffer { get; init; } = BenchmarkBuffer.Random;
+
+    /// <summary>With writes: every written block carries a header and checksum and is read back and checked.</summary>
+    public bool Verify { get; init; }
+
+    /// <summary>
+    /// Each thread issues exactly as many I/Os as its part of the range has blocks (with a sequential pattern: every
+    /// block once), then stops: a verify pass over what a write pass left. Overrides the run time and I/O count; no ramp.
+    /// </summary>
+    public bool OnePass { get; init; }
+
+    /// <summary>Stop the run at the first mismatch (default: count and go on).</summary>
+    public bool StopOnMismatch { get; init; }
+
+    /// <summary>The most mismatches reported one by one (all are counted).</summary>
+    public int MaxMismatchesReported { get; init; } = 100;
 
     public BenchmarkOperation Operation { get; init; } = BenchmarkOperation.Read;
 
@@ -82,5 +134,8 @@ public sealed record BenchmarkOptions
     /// <summary>Record per-I/O latency (off: -NoLatency, for raw maximum IOPS).</summary>
     public bool RecordLatency { get; init; } = true;
 
-    public bool Writes => Operation != BenchmarkOperation.Read;
+    public bool Writes => Operation is BenchmarkOperation.Write or BenchmarkOperation.Mixed;
+
+    /// <summary>Whether blocks carry and are checked against verification headers (a verified write, or a verify pass).</summary>
+    public bool Verifies => Operation == BenchmarkOperation.Verify || (Verify && Operation == BenchmarkOperation.Write);
 }

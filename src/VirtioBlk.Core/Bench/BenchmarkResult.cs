@@ -25,6 +25,13 @@ public sealed record LatencySummary(
     public IReadOnlyList<(double UpToUs, long Count)> Buckets { get; init; } = Array.Empty<(double, long)>();
 }
 
+/// <summary>
+/// One checked block that did not hold what it should: where it is, the verdict, and what its header claims (which
+/// offset, generation and seed the block really holds), so a misdirected write is told apart from a torn one.
+/// </summary>
+public readonly record struct BenchmarkMismatch(
+    ulong Offset, BlockVerdict Verdict, ulong HeaderOffset, ulong HeaderGeneration, ulong HeaderSeed, ulong ExpectedGeneration, int Thread);
+
 /// <summary>What one benchmark run measured, over all its threads.</summary>
 public sealed class BenchmarkRunResult
 {
@@ -45,7 +52,23 @@ public sealed class BenchmarkRunResult
     public required long ReapedIos { get; init; }
     public required TimeSpan UserCpu { get; init; }
     public required TimeSpan SystemCpu { get; init; }
+    /// <summary>I/Os completed in each second of the measured part, every I/O once: they sum to <see cref="TotalIos"/>.</summary>
     public required long[] IopsPerSecond { get; init; }
+
+    /// <summary>How long the last sample's second really was (it ends with the run), in seconds, 0 to 1.</summary>
+    public required double LastSampleSeconds { get; init; }
+
+    /// <summary>Blocks read back and checked (ramp included): verified writes and verify passes.</summary>
+    public required long BlocksChecked { get; init; }
+
+    /// <summary>Checked blocks that did not hold what they should (ramp included).</summary>
+    public required long Mismatches { get; init; }
+
+    /// <summary>The first mismatches, by offset (at most <see cref="BenchmarkOptions.MaxMismatchesReported"/> per thread).</summary>
+    public required IReadOnlyList<BenchmarkMismatch> MismatchDetails { get; init; }
+
+    /// <summary>The CPU each thread was pinned to (-1: not pinned).</summary>
+    public required int[] ThreadCpus { get; init; }
     public required bool Cancelled { get; init; }
 
     /// <summary>Managed bytes the engine threads allocated inside their I/O loops.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using HdrHistogram;
 using VirtioBlk.Core.Abi;
@@ -14,11 +15,14 @@ namespace VirtioBlk.Core.Bench;
 /// <summary>
 /// One thread's ring and loop, shaped like fio's t/io_uring submitter: prepare up to a submit batch while the
 /// depth allows, submit and wait for a complete batch in one io_uring_enter, reap every ready CQE without a
-/// syscall. Nothing in the loop allocates; the latency timestamps are taken once per batch, not per I/O.
+/// syscall. Nothing in the loop allocates; timestamps are taken once per batch, not per I/O.
+/// With verification, a write's slot is not freed when the write completes: it is re-issued as a read of the same
+/// offset into the slot's read-back half of the buffer, and checked (<see cref="BlockVerifier"/>) when that completes.
 /// </summary>
 internal sealed unsafe class BenchmarkWorker : IDisposable
 {
     private const long HighestLatencyNs = 60L * 1_000_000_000;
+    private const byte KindRead = 0, KindWrite = 1, KindReadBack = 2;
 
     private readonly BenchmarkOptions _o;
     private readonly SafeFileDescriptor _fd;
@@ -31,13 +35,39 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private readonly int _bs;
     private readonly ulong _rangeStart;
     private readonly ulong _rangeBlocks;
+    private readonly bool _verifyWrites;
+    private readonly bool _checks;
+    private readonly byte* _readBack;
     private readonly int[] _freeSlots;
+    private readonly int[] _pendingReadBacks;
     private readonly long[] _slotPrep;
     private readonly long[] _slotSubmit;
+    private readonly ulong[] _slotOffset;
+    private readonly ulong[] _slotGeneration;
+    private readonly byte[] _slotKind;
     private readonly IoUringCqe[] _cqes;
     private readonly long[] _perSecond;
+    private readonly BenchmarkMismatch[] _mismatches;
+    private readonly double _nsPerTick = 1_000_000_000.0 / Stopwatch.Frequency;
+    private readonly bool _ticksAreNs = Stopwatch.Frequency == 1_000_000_000;
+    private readonly int _index;
+
+    // The knobs the per-I/O code reads, copied out of the options record once (the JIT cannot keep them in
+    // registers across the calls of the loop).
+    private readonly BenchmarkPattern _pattern;
+    private readonly BenchmarkOperation _operation;
+    private readonly int _readPercent;
+    private readonly ulong _seed;
+    private readonly BenchmarkBuffer _buffer;
+
+    // Addresses and sizes fixed for the worker's life, read once: AlignedBuffer.Pointer checks for disposal on every
+    // call and is not inlined, which cost ~15 instructions and a call per I/O (callgrind, bench/Count-Instructions.sh).
+    private readonly byte* _bufferBase;
+    private readonly IoVec* _iovecBase;
+    private readonly int _sqeSize;
     private ulong _rng;
     private ulong _seq;
+    private ulong _pass;
 
     public readonly LongHistogram Slat = new(HighestLatencyNs, 3);
     public readonly LongHistogram Clat = new(HighestLatencyNs, 3);
@@ -49,16 +79,21 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     public BenchmarkWorker(BenchmarkOptions o, DiskGeometry geometry, int index)
     {
         _o = o;
+        _index = index;
+        _pattern = o.Pattern;
+        _operation = o.Operation;
+        _readPercent = o.ReadPercent;
+        _seed = o.Seed;
+        _buffer = o.Buffer;
         bool passthrough = o.Path == IoPathKind.Passthrough;
         _depth = o.QueueDepth;
         _bs = o.BlockSize;
+        _verifyWrites = o.Verify && o.Operation == BenchmarkOperation.Write;
+        _checks = o.Verifies;
         _shape = new IoShape(o.Path, o.Vectored, o.FixedBuffers, o.RegisteredFiles, geometry.LogicalBlockSize);
-        long bufferBytes = IoRules.CheckBufferBytes(_bs, _depth, 1, IoKnob.QueueDepth);
-        ulong start = (o.RangeOffset + (ulong)_bs - 1) / (ulong)_bs * (ulong)_bs;
-        ulong end = o.RangeLength == 0 ? geometry.SizeBytes : Math.Min(geometry.SizeBytes, o.RangeOffset + o.RangeLength);
-        _rangeStart = start;
-        _rangeBlocks = end > start ? (end - start) / (ulong)_bs : 0;
-        _rng = 0x9E3779B97F4A7C15UL ^ ((ulong)(index + 1) * 0xBF58476D1CE4E5B9UL);
+        long bufferBytes = IoRules.CheckBufferBytes(_verifyWrites ? 2L * _bs : _bs, _depth, 1, IoKnob.QueueDepth);
+        (_rangeStart, _rangeBlocks) = BenchmarkEngine.SliceOf(o, geometry, index);
+        _rng = BlockVerifier.Mix(o.Seed ^ ((ulong)(index + 1) * 0x9E3779B97F4A7C15UL)) | 1;
 
         int flags = (o.Writes ? Sys.O_RDWR : Sys.O_RDONLY) | (!passthrough && o.Direct ? Sys.O_DIRECT : 0);
         _fd = SafeFileDescriptor.Open(o.DevicePath, flags);
@@ -74,8 +109,8 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             // The ring is made on the worker thread itself (SINGLE_ISSUER binds it to its creator).
             _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = rf });
             _buffers = new AlignedBuffer((int)bufferBytes);
-            // Distinct non-zero bytes for writes, so a device that drops data is not mistaken for one that zeroes.
-            _buffers.Span.Fill(0x5A);
+            FillOnce(_buffers.Span.Slice(0, _depth * _bs));
+            _readBack = _verifyWrites ? _buffers.Pointer + (long)_depth * _bs : null;
             if (o.Vectored) _iovecs = new AlignedBuffer(_depth * IoShape.MaxIovecs * sizeof(IoVec));
             if (o.FixedBuffers) _ring.RegisterBuffers(new[] { _buffers });
             if (o.RegisteredFiles)
@@ -88,6 +123,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 _sqeFd = _fd.Fd;
             }
             if (o.RegisteredRing) _ring.TryRegisterRingFd();
+            _bufferBase = _buffers.Pointer;
+            _iovecBase = _iovecs is null ? null : (IoVec*)_iovecs.Pointer;
+            _sqeSize = _ring.SqeSize;
         }
         catch
         {
@@ -98,11 +136,16 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             throw;
         }
         _freeSlots = new int[_depth];
+        _pendingReadBacks = new int[_depth];
         _slotPrep = new long[_depth];
         _slotSubmit = new long[_depth];
+        _slotOffset = new ulong[_depth];
+        _slotGeneration = new ulong[_depth];
+        _slotKind = new byte[_depth];
         _cqes = new IoUringCqe[Math.Max(_depth, 64)];
-        int seconds = o.IoCount > 0 ? 3600 : (int)Math.Ceiling(o.Duration.TotalSeconds) + 2;
+        int seconds = o.IoCount > 0 || o.OnePass ? 3600 : (int)Math.Ceiling(o.Duration.TotalSeconds) + 2;
         _perSecond = new long[seconds];
+        _mismatches = new BenchmarkMismatch[Math.Max(0, o.MaxMismatchesReported)];
     }
 
     public long Completed => Volatile.Read(ref _completed);
@@ -115,60 +158,129 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     public long Reaped { get; private set; }
     public TimeSpan UserCpu { get; private set; }
     public TimeSpan SystemCpu { get; private set; }
+
+    /// <summary>When this thread's measured part began (the end of the ramp) and ended (the last completion reaped).</summary>
     public long StartTimestamp { get; private set; }
     public long EndTimestamp { get; private set; }
+
+    /// <summary>Completions reaped after the ramp: the I/Os every figure counts.</summary>
+    public long MeasuredIos { get; private set; }
+
+    /// <summary>Per-second samples this thread filled, the last one possibly partial.</summary>
     public int SecondsRecorded { get; private set; }
+
+    /// <summary>Blocks read back (or read, in a verify pass) and checked, ramp included.</summary>
+    public long BlocksChecked { get; private set; }
+
+    /// <summary>Checked blocks that did not hold what they should, ramp included.</summary>
+    public long Mismatches { get; private set; }
+
+    public ReadOnlySpan<BenchmarkMismatch> MismatchDetails => _mismatches.AsSpan(0, (int)Math.Min(Mismatches, _mismatches.Length));
 
     /// <summary>Managed bytes this thread allocated inside the I/O loop (the steady state should be 0).</summary>
     public long AllocatedBytes { get; private set; }
     public long[] PerSecond => _perSecond;
 
-    public void Run(int cpu, long endTimestamp, StrongBox stop)
+    /// <summary>The blocks this thread works on: its slice of the range (the whole range unless the run verifies).</summary>
+    public ulong RangeBlocks => _rangeBlocks;
+
+    /// <summary>
+    /// Runs the loop. <paramref name="goTimestamp"/> is when all threads were released, <paramref name="measureFrom"/>
+    /// the end of the ramp (figures count only completions reaped from then on) and <paramref name="endTimestamp"/>
+    /// when a timed run stops issuing. All three are Stopwatch timestamps shared by every thread, so the per-second
+    /// samples of all threads fall into the same seconds.
+    /// </summary>
+    public void Run(int cpu, long goTimestamp, long measureFrom, long endTimestamp, StrongBox stop)
     {
         if (cpu >= 0) Pin(cpu);
-        Sys.Rusage r0;
-        Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
+        Sys.Rusage r0 = default;
 
         bool latency = _o.RecordLatency;
-        long ioLimit = _o.IoCount;
+        long ioLimit = _o.OnePass ? (long)_rangeBlocks : _o.IoCount;
         long freq = Stopwatch.Frequency;
+        double ratePerTick = _o.RateIops > 0 ? (double)_o.RateIops / _o.Threads / freq : 0;
         int free = _depth;
         for (int i = 0; i < _depth; i++) _freeSlots[i] = _depth - 1 - i;
+        int pending = 0;
         int submitBatch = Math.Max(1, Math.Min(_o.SubmitBatch, _depth));
         uint completeBatch = (uint)Math.Max(1, Math.Min(_o.CompleteBatch, _depth));
         int* prepped = stackalloc int[submitBatch];
-        long issued = 0, completed = 0, lastSecondCompleted = 0;
-        long start = Stopwatch.GetTimestamp();
-        long nextSecond = start + freq;
-        int second = 0;
-        StartTimestamp = start;
-        bool stopping = false;
+        long issued = 0, issuedBeforeMeasure = 0, completed = 0, measured = 0;
+        long submitCalls0 = 0, submitted0 = 0, reapCalls0 = 0, reaped0 = 0, writes0 = 0;
+        int lastSecond = -1;
+        bool measuring = false, stopping = false;
         long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        long end = endTimestamp;
 
         while (true)
         {
             long now = Stopwatch.GetTimestamp();
-            if (!stopping && (Volatile.Read(ref stop.Value) || (ioLimit > 0 ? issued >= ioLimit : now >= endTimestamp)))
+            if (!measuring && now >= measureFrom)
+            {
+                // The ramp is over: everything counted so far is forgotten (errors and mismatches are not).
+                measuring = true;
+                StartTimestamp = measureFrom;
+                issuedBeforeMeasure = issued;
+                submitCalls0 = SubmitCalls; submitted0 = Submitted; reapCalls0 = ReapCalls; reaped0 = Reaped; writes0 = WritesIssued;
+                Slat.Reset(); Clat.Reset(); Lat.Reset();
+                Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
+            }
+            if (!stopping && (Volatile.Read(ref stop.Value)
+                || (ioLimit > 0 ? measuring && issued - issuedBeforeMeasure >= ioLimit : now >= end)))
             {
                 stopping = true; // stop issuing; what is in flight is drained and counted, and so is its time
             }
-            int toPrep = stopping ? 0 : Math.Min(free, submitBatch);
-            if (ioLimit > 0) toPrep = (int)Math.Min(toPrep, ioLimit - issued);
-            for (int i = 0; i < toPrep; i++)
+
+            // Read-backs of verified writes first: they are part of the write, not new I/O (no limit, no rate).
+            int toPrep = 0;
+            while (pending > 0 && toPrep < submitBatch)
+            {
+                int slot = _pendingReadBacks[--pending];
+                PrepareReadBack(slot);
+                _slotPrep[slot] = now;
+                prepped[toPrep++] = slot;
+            }
+            int fresh = stopping ? 0 : Math.Min(free, submitBatch - toPrep);
+            if (ioLimit > 0 && measuring) fresh = (int)Math.Min(fresh, ioLimit - (issued - issuedBeforeMeasure));
+            bool throttled = false;
+            if (ratePerTick > 0 && fresh > 0)
+            {
+                long allowed = (long)((now - goTimestamp) * ratePerTick) + 1 - issued;
+                if (allowed < fresh)
+                {
+                    fresh = (int)Math.Max(0, allowed);
+                    throttled = true;
+                }
+            }
+            for (int i = 0; i < fresh; i++)
             {
                 int slot = _freeSlots[--free];
                 Prepare(slot);
                 _slotPrep[slot] = now;
-                prepped[i] = slot;
+                prepped[toPrep++] = slot;
             }
-            issued += toPrep;
+            issued += fresh;
             long inFlight = _ring.InFlight + _ring.Unsubmitted;
-            if (inFlight == 0) break;
+            if (inFlight == 0)
+            {
+                if (stopping) break;
+                if (throttled)
+                {
+                    // Nothing in flight and no token yet: sleep until the next one is due (at most 1 ms a time).
+                    long dueIn = (long)(issued / ratePerTick) + goTimestamp - Stopwatch.GetTimestamp();
+                    if (dueIn > 0) Thread.Sleep(TimeSpan.FromTicks(Math.Clamp(dueIn * TimeSpan.TicksPerSecond / freq, 1, TimeSpan.TicksPerMillisecond)));
+                }
+                continue;
+            }
 
-            // t/io_uring's rule: while the depth has room, submit without waiting; once full, wait for a batch.
-            uint wait = !stopping && free > 0 ? 0 : (uint)Math.Min(completeBatch, inFlight);
-            long submitAt = latency ? Stopwatch.GetTimestamp() : 0;
-            for (int i = 0; i < toPrep; i++) _slotSubmit[prepped[i]] = submitAt;
+            // t/io_uring's rule: while the depth has room, submit without waiting; once full (or held back by the
+            // rate), wait for a batch.
+            uint wait = !stopping && free > 0 && !throttled ? 0 : (uint)Math.Min(throttled ? 1 : completeBatch, inFlight);
+            if (latency)
+            {
+                long submitAt = Stopwatch.GetTimestamp();
+                for (int i = 0; i < toPrep; i++) _slotSubmit[prepped[i]] = submitAt;
+            }
             int took = _ring.SubmitAndWait(wait);
             if (toPrep > 0)
             {
@@ -181,7 +293,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             {
                 ReapCalls++;
                 Reaped += n;
-                long doneAt = latency ? Stopwatch.GetTimestamp() : 0;
+                long doneAt = Stopwatch.GetTimestamp();
+                bool count = measuring && doneAt >= measureFrom;
+                long good = 0;
                 for (int i = 0; i < n; i++)
                 {
                     ref readonly IoUringCqe c = ref _cqes[i];
@@ -189,70 +303,170 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                     if (!_shape.Succeeded(c.Res, _bs))
                     {
                         if (Errors++ == 0) FirstError = c.Res;
+                        _freeSlots[free++] = slot;
+                        continue;
                     }
-                    else
+                    good++;
+                    if (latency && count)
                     {
-                        completed++;
-                        if (latency)
+                        long p = _slotPrep[slot], s = _slotSubmit[slot];
+                        Slat.RecordValue(Ns(s - p));
+                        Clat.RecordValue(Ns(doneAt - s));
+                        Lat.RecordValue(Ns(doneAt - p));
+                    }
+                    if (_checks)
+                    {
+                        byte kind = _slotKind[slot];
+                        if (kind == KindWrite)
                         {
-                            Slat.RecordValue(NsBetween(_slotPrep[slot], _slotSubmit[slot]));
-                            Clat.RecordValue(NsBetween(_slotSubmit[slot], doneAt));
-                            Lat.RecordValue(NsBetween(_slotPrep[slot], doneAt));
+                            _pendingReadBacks[pending++] = slot; // the slot stays taken until its read-back is checked
+                            continue;
                         }
+                        CheckBlock(slot, kind == KindReadBack, stop);
                     }
                     _freeSlots[free++] = slot;
                 }
+                completed += good;
                 Volatile.Write(ref _completed, completed);
-            }
-
-            if (now >= nextSecond && second < _perSecond.Length)
-            {
-                _perSecond[second++] = completed - lastSecondCompleted;
-                lastSecondCompleted = completed;
-                nextSecond += freq;
+                if (count && good > 0)
+                {
+                    // Each completion lands in the second it was reaped in, counted once; the last second may be partial.
+                    int second = (int)Math.Min((doneAt - measureFrom) / freq, _perSecond.Length - 1);
+                    _perSecond[second] += good;
+                    measured += good;
+                    if (second > lastSecond) lastSecond = second;
+                    EndTimestamp = doneAt;
+                }
             }
         }
-        EndTimestamp = Stopwatch.GetTimestamp();
+        if (!measuring)
+        {
+            // Stopped inside the ramp: nothing was measured.
+            StartTimestamp = EndTimestamp = measureFrom;
+            issuedBeforeMeasure = issued;
+            submitCalls0 = SubmitCalls; submitted0 = Submitted; reapCalls0 = ReapCalls; reaped0 = Reaped; writes0 = WritesIssued;
+            Slat.Reset(); Clat.Reset(); Lat.Reset();
+            Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
+        }
+        else if (EndTimestamp < StartTimestamp)
+        {
+            EndTimestamp = StartTimestamp;
+        }
         AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
-        SecondsRecorded = second;
+        MeasuredIos = measured;
+        SecondsRecorded = lastSecond + 1;
+        SubmitCalls -= submitCalls0; Submitted -= submitted0; ReapCalls -= reapCalls0; Reaped -= reaped0; WritesIssued -= writes0;
         Sys.Rusage r1;
         Sys.GetRusage(Sys.RUSAGE_THREAD, &r1);
         UserCpu = TimeSpan.FromMicroseconds((r1.UtimeSec - r0.UtimeSec) * 1_000_000 + r1.UtimeUsec - r0.UtimeUsec);
         SystemCpu = TimeSpan.FromMicroseconds((r1.StimeSec - r0.StimeSec) * 1_000_000 + r1.StimeUsec - r0.StimeUsec);
     }
 
-    private static long NsBetween(long from, long to)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long Ns(long ticks)
     {
-        long ns = (long)((to - from) * (1_000_000_000.0 / Stopwatch.Frequency));
-        return Math.Clamp(ns, 1, HighestLatencyNs);
+        long ns = _ticksAreNs ? ticks : (long)(ticks * _nsPerTick);
+        return ns < 1 ? 1 : ns > HighestLatencyNs ? HighestLatencyNs : ns;
     }
 
+    /// <summary>Buffers that are not rewritten per I/O get their bytes once, from the seed.</summary>
+    private void FillOnce(Span<byte> bytes)
+    {
+        switch (_o.Buffer)
+        {
+            case BenchmarkBuffer.Zero: bytes.Clear(); break;
+            case BenchmarkBuffer.Pattern: bytes.Fill(0x5A); break;
+            default: BlockVerifier.FillRandom(bytes, BlockVerifier.Mix(_o.Seed ^ ((ulong)(_index + 1) << 32))); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Prepare(int slot)
     {
         // xorshift64: cheap, allocation-free, and good enough to spread offsets and to mix reads with writes.
-        _rng ^= _rng << 13;
-        _rng ^= _rng >> 7;
-        _rng ^= _rng << 17;
-        ulong block = _o.Random ? _rng % _rangeBlocks : _seq++ % _rangeBlocks;
+        ulong x = _rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        _rng = x;
+        ulong block;
+        ulong pass = _pass;
+        if (_pattern == BenchmarkPattern.Random)
+        {
+            block = Math.BigMul(x, _rangeBlocks, out _); // x * blocks / 2^64: a uniform block without a division
+        }
+        else
+        {
+            block = _seq;
+            if (++_seq == _rangeBlocks)
+            {
+                _seq = 0;
+                _pass++;
+            }
+        }
         ulong offset = _rangeStart + block * (ulong)_bs;
-        bool write = _o.Operation switch
+        bool write = _operation switch
         {
             BenchmarkOperation.Write => true,
-            BenchmarkOperation.Mixed => (int)((_rng >> 40) % 100) >= _o.ReadPercent,
+            BenchmarkOperation.Mixed => (int)((x >> 40) % 100) >= _readPercent,
             _ => false,
         };
-        if (write) WritesIssued++;
-        byte* buf = _buffers.Pointer + (long)slot * _bs;
-        IoVec* iov = _iovecs is null ? null : (IoVec*)_iovecs.Pointer + slot * IoShape.MaxIovecs;
-        _shape.Prepare(_ring.GetSqe(), _ring.SqeSize, _sqeFd, write, buf, _bs, offset, iov, (ulong)slot);
+        byte* buf = _bufferBase + (long)slot * _bs;
+        if (write)
+        {
+            WritesIssued++;
+            if (_verifyWrites)
+            {
+                // Sequential passes are generations 1, 2, ...; random writes all carry generation 1, so two writes of
+                // one block in flight at once write the same bytes and a read-back cannot catch a legitimate race.
+                ulong generation = _pattern == BenchmarkPattern.Random ? 1 : pass + 1;
+                _slotGeneration[slot] = generation;
+                BlockVerifier.Fill(new Span<byte>(buf, _bs), offset, _seed, generation, _buffer);
+            }
+        }
+        if (_checks)
+        {
+            // Only a checked block needs to be remembered: what it was and where.
+            _slotKind[slot] = write ? KindWrite : KindRead;
+            _slotOffset[slot] = offset;
+        }
+        IoVec* iov = _iovecBase == null ? null : _iovecBase + slot * IoShape.MaxIovecs;
+        _shape.Prepare(_ring.GetSqe(), _sqeSize, _sqeFd, write, buf, _bs, offset, iov, (ulong)slot);
+    }
+
+    private void PrepareReadBack(int slot)
+    {
+        byte* buf = _readBack + (long)slot * _bs;
+        // Clear the header's room: a read that completes without moving data must not pass as the old bytes.
+        new Span<byte>(buf, BlockVerifier.HeaderBytes).Clear();
+        _slotKind[slot] = KindReadBack;
+        IoVec* iov = _iovecBase == null ? null : _iovecBase + slot * IoShape.MaxIovecs;
+        _shape.Prepare(_ring.GetSqe(), _sqeSize, _sqeFd, false, buf, _bs, _slotOffset[slot], iov, (ulong)slot);
+    }
+
+    private void CheckBlock(int slot, bool readBack, StrongBox stop)
+    {
+        byte* buf = (readBack ? _readBack : _bufferBase) + (long)slot * _bs;
+        ulong offset = _slotOffset[slot];
+        BlockVerdict v = BlockVerifier.Check(new ReadOnlySpan<byte>(buf, _bs), offset, _o.Seed, readBack ? _slotGeneration[slot] : 0,
+            out ulong headerOffset, out ulong headerGeneration, out ulong headerSeed);
+        BlocksChecked++;
+        if (v == BlockVerdict.Ok) return;
+        if (Mismatches < _mismatches.Length)
+        {
+            _mismatches[Mismatches] = new BenchmarkMismatch(offset, v, headerOffset, headerGeneration, headerSeed,
+                readBack ? _slotGeneration[slot] : 0, _index);
+        }
+        Mismatches++;
+        if (_o.StopOnMismatch) Volatile.Write(ref stop.Value, true);
     }
 
     private static void Pin(int cpu)
     {
-        ulong* mask = stackalloc ulong[16];
-        new Span<ulong>(mask, 16).Clear();
+        ulong* mask = stackalloc ulong[CpuMask.MaxCpus / 64];
+        new Span<ulong>(mask, CpuMask.MaxCpus / 64).Clear();
         mask[cpu / 64] = 1UL << (cpu % 64);
-        ErrnoText.ThrowIfFailed(Sys.SchedSetAffinity(0, 16 * sizeof(ulong), mask), IoOperationKind.Affinity, $"sched_setaffinity(cpu {cpu})");
+        ErrnoText.ThrowIfFailed(Sys.SchedSetAffinity(0, CpuMask.MaxCpus / 8, mask), IoOperationKind.Affinity, $"sched_setaffinity(cpu {cpu})");
     }
 
     public void Dispose()

@@ -24,6 +24,10 @@ public enum IoKnob
     IoCount,
     Range,
     CpuAffinity,
+    Seed,
+    Ramp,
+    RateIops,
+    Verify,
 }
 
 /// <summary>Why the core refuses a request before anything is submitted.</summary>
@@ -91,6 +95,15 @@ public enum IoProblem
 
     /// <summary>A CPU this process may not run on (outside its affinity mask).</summary>
     CpuNotAllowed,
+
+    /// <summary>Verification asked for a workload that writes nothing to verify (reads, or mixed reads and writes).</summary>
+    VerifyNeedsWrite,
+
+    /// <summary>
+    /// A verified run whose range gives a thread fewer blocks than the run needs (at least one, and for sequential
+    /// verified writes at least the queue depth, so one block is never in flight twice with different contents).
+    /// </summary>
+    VerifyRangeTooSmall,
 }
 
 /// <summary>

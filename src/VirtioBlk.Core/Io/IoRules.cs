@@ -211,6 +211,39 @@ public static partial class IoRules
     }
 
     /// <summary>
+    /// Checks a verified run: only writes (<paramref name="writeOnly"/>) can be verified as they go, and every thread
+    /// needs at least <paramref name="blocksNeeded"/> blocks of its own (<paramref name="blocksPerThread"/>).
+    /// </summary>
+    public static void CheckVerify(bool verifySwitch, bool writeOnly, bool mixedOrRead, ulong blocksPerThread, ulong blocksNeeded, int threads)
+    {
+        if (verifySwitch && mixedOrRead && !writeOnly)
+        {
+            throw new IoRequestException(IoProblem.VerifyNeedsWrite, IoKnob.Verify,
+                "Verification checks what the run writes: it goes with a write workload; to check data written earlier, run a verify pass.");
+        }
+
+        if (blocksPerThread < blocksNeeded)
+        {
+            throw new IoRequestException(IoProblem.VerifyRangeTooSmall, IoKnob.Range,
+                $"A verified run gives each of its {threads} thread(s) a part of the range of its own; a part of {blocksPerThread} block(s) is fewer than the {blocksNeeded} it needs (at least one, and the queue depth for sequential verified writes).")
+            { Value = blocksPerThread, Minimum = blocksNeeded };
+        }
+    }
+
+    /// <summary>Checks CPUs against the process's affinity mask (<paramref name="allowed"/>); -1 leaves a thread unpinned.</summary>
+    public static void CheckCpus(int[]? cpus, int[] allowed, string allowedText)
+    {
+        if (cpus is null) return;
+        foreach (int c in cpus)
+        {
+            if (c == -1 || Array.IndexOf(allowed, c) >= 0) continue;
+            throw new IoRequestException(IoProblem.CpuNotAllowed, IoKnob.CpuAffinity,
+                $"This process may run only on CPUs {allowedText} (its affinity mask, as taskset or a cpuset sets it); CPU {c} is not among them (-1 leaves a thread unpinned).")
+            { Value = c < 0 ? null : (ulong)c };
+        }
+    }
+
+    /// <summary>
     /// Checks a number against [<paramref name="minimum"/>, <paramref name="maximum"/>].
     /// </summary>
     public static void CheckRange(IoKnob knob, long value, long minimum, long maximum, string what)

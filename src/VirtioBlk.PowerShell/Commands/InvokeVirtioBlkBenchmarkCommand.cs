@@ -13,19 +13,17 @@ using VirtioBlk.PowerShell.Devices;
 
 namespace VirtioBlk.PowerShell.Commands;
 
-/// <summary>Which path Invoke-VirtioBlkBenchmark measures.</summary>
+/// <summary>Which path Invoke-VirtioBlkBenchmark measures (both, alternately, with -Compare).</summary>
 public enum VirtioBlkBenchmarkMode
 {
     Block,
     Passthrough,
-    /// <summary>Passthrough and block alternately, identical knobs, for -Rounds rounds.</summary>
-    Compare,
 }
 
 /// <summary>
 /// Invoke-VirtioBlkBenchmark: fio t/io_uring-class random or sequential I/O through the block device or the
-/// passthrough char device, with latency percentiles. The engine runs on its own threads and never calls into
-/// PowerShell; this cmdlet only starts it, draws progress once a second and stops it on Ctrl+C.
+/// passthrough char device, with latency percentiles and, on request, verified data. The engine runs on its own
+/// threads and never calls into PowerShell; this cmdlet only starts it, draws progress once a second and stops it on Ctrl+C.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "VirtioBlkBenchmark", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High,
     DefaultParameterSetName = TimeSet)]
@@ -42,29 +40,39 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
-    /// <summary>Block (the block device, O_DIRECT), Passthrough (/dev/vdXc0, URING_CMD) or Compare (both, alternately).</summary>
+    /// <summary>Block (the block device, O_DIRECT) or Passthrough (/dev/vdXc0, URING_CMD).</summary>
     [Parameter]
     public VirtioBlkBenchmarkMode Mode { get; set; } = VirtioBlkBenchmarkMode.Block;
 
-    /// <summary>Bytes per I/O (t/io_uring -b); a multiple of the logical block size.</summary>
+    /// <summary>Passthrough and block alternately, identical knobs, for -Rounds rounds.</summary>
     [Parameter]
-    [ValidateRange(512, 16 << 20)]
+    public SwitchParameter Compare { get; set; }
+
+    /// <summary>With -Compare only (refused without it): how many passthrough/block pairs to run.</summary>
+    [Parameter]
+    [ValidateRange(1, 100)]
+    public int Rounds { get; set; } = 3;
+
+    /// <summary>Bytes per I/O (t/io_uring -b); a multiple of 512 and of the logical block size.</summary>
+    [Parameter]
+    [ValidateRange(512, IoRules.MaxBlockSize)]
+    [ValidateMultipleOf(IoRules.SectorSize)]
     public int BlockSize { get; set; } = 4096;
 
     /// <summary>I/Os in flight per thread (-d).</summary>
     [Parameter]
-    [ValidateRange(1, 4096)]
+    [ValidateRange(1, IoRules.MaxQueueDepth)]
     [Alias("IoDepth")]
     public int QueueDepth { get; set; } = 128;
 
     /// <summary>SQEs submitted per io_uring_enter at most (-s).</summary>
     [Parameter]
-    [ValidateRange(1, 4096)]
+    [ValidateRange(1, IoRules.MaxQueueDepth)]
     public int SubmitBatch { get; set; } = 32;
 
     /// <summary>Completions waited for per io_uring_enter (-c).</summary>
     [Parameter]
-    [ValidateRange(1, 4096)]
+    [ValidateRange(1, IoRules.MaxQueueDepth)]
     public int CompleteBatch { get; set; } = 32;
 
     /// <summary>Polled completions (IORING_SETUP_IOPOLL, -p); the disk needs poll queues.</summary>
@@ -84,24 +92,25 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     [Parameter]
     public SwitchParameter Vectored { get; set; }
 
-    /// <summary>O_DIRECT on the block path (-O). On by default, as in t/io_uring; -Direct:$false measures the page cache.</summary>
+    /// <summary>Through the page cache on the block path (no O_DIRECT; t/io_uring -O0). Passthrough always bypasses it.</summary>
     [Parameter]
-    public SwitchParameter Direct { get; set; } = true;
+    public SwitchParameter Buffered { get; set; }
 
     /// <summary>A kernel thread polls the submission queue (IORING_SETUP_SQPOLL).</summary>
     [Parameter]
     public SwitchParameter SqPoll { get; set; }
 
-    /// <summary>Threads, one ring each, each pinned to its own CPU (-n).</summary>
+    /// <summary>Threads, one ring each, each pinned to its own CPU of the process's mask (-n).</summary>
     [Parameter]
-    [ValidateRange(1, 1024)]
+    [ValidateRange(1, IoRules.MaxThreads)]
     public int Threads { get; set; } = 1;
 
-    /// <summary>The CPUs the threads are pinned to, in order (default: thread i on CPU i).</summary>
+    /// <summary>The CPUs the threads are pinned to, in order (-1: unpinned); default: thread i on the i-th CPU of the process's mask.</summary>
     [Parameter]
+    [ValidateRange(-1, VirtioBlk.Core.Bench.CpuMask.MaxCpus - 1)]
     public int[]? CpuAffinity { get; set; }
 
-    /// <summary>Run time in seconds per run (-r).</summary>
+    /// <summary>Run time in seconds per run (-r), after the ramp.</summary>
     [Parameter(ParameterSetName = TimeSet)]
     [ValidateRange(0.1, 86400)]
     public double Seconds { get; set; } = 5;
@@ -111,15 +120,11 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     [ValidateRange(1, long.MaxValue)]
     public long IoCount { get; set; }
 
-    /// <summary>Random offsets (the default).</summary>
+    /// <summary>Random (the default) or Sequential offsets.</summary>
     [Parameter]
-    public SwitchParameter Random { get; set; }
+    public BenchmarkPattern Pattern { get; set; } = BenchmarkPattern.Random;
 
-    /// <summary>Sequential offsets instead of random ones.</summary>
-    [Parameter]
-    public SwitchParameter Sequential { get; set; }
-
-    /// <summary>Read, Write or Mixed (with -ReadPercent). Write and Mixed destroy the data in the range.</summary>
+    /// <summary>Read, Write, Mixed (with -ReadPercent) or Verify (read and check blocks a -Verify write left). Write and Mixed destroy the data in the range.</summary>
     [Parameter]
     public BenchmarkOperation Operation { get; set; } = BenchmarkOperation.Read;
 
@@ -133,14 +138,35 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string? Range { get; set; }
 
+    /// <summary>Fixes offsets and data: the same seed and knobs give the same offsets and bytes (default 1).</summary>
+    [Parameter]
+    public ulong Seed { get; set; } = 1;
+
+    /// <summary>A warm-up run first, excluded from every figure.</summary>
+    [Parameter]
+    [ValidateRange(0, 86400)]
+    public double RampSeconds { get; set; }
+
+    /// <summary>The most I/Os per second for the whole run, shared by the threads.</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long RateIops { get; set; }
+
+    /// <summary>What writes carry: Random (default), Zero or Pattern (0x5A repeated).</summary>
+    [Parameter]
+    public BenchmarkBuffer Buffer { get; set; } = BenchmarkBuffer.Random;
+
+    /// <summary>With -Operation Write: each block carries a header and checksum and is read back and checked.</summary>
+    [Parameter]
+    public SwitchParameter Verify { get; set; }
+
+    /// <summary>With verification: stop at the first block that does not hold what it should.</summary>
+    [Parameter]
+    public SwitchParameter StopOnMismatch { get; set; }
+
     /// <summary>No per-I/O timing, for raw maximum IOPS.</summary>
     [Parameter]
     public SwitchParameter NoLatency { get; set; }
-
-    /// <summary>With -Mode Compare: how many passthrough/block pairs to run.</summary>
-    [Parameter]
-    [ValidateRange(1, 100)]
-    public int Rounds { get; set; } = 3;
 
     /// <summary>Write to a disk that is mounted, used as swap or held by another driver.</summary>
     [Parameter]
@@ -151,27 +177,43 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     {
         IoKnob.FixedBuffer => "-FixedBuffers",
         IoKnob.Duration => "-Seconds",
+        IoKnob.Ramp => "-RampSeconds",
         _ => "-" + knob,
     };
 
+    private bool IsCompare => Compare.IsPresent;
+
+    protected override void BeginProcessing()
+    {
+        // Options of one mode are refused outside it, once, before any input is processed (PowerShell cannot tie a
+        // parameter set to a switch when -Path comes from the pipeline, so this is the binding-time check).
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Rounds)) && !Compare)
+        {
+            ThrowTerminatingError(ErrorRecords.UnsupportedCombination("-Rounds without -Compare",
+                "-Rounds counts the passthrough/block pairs of a comparison; a single run has none", Path,
+                "Add -Compare to run both paths alternately, or drop -Rounds."));
+        }
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Mode)) && Compare)
+        {
+            ThrowTerminatingError(ErrorRecords.UnsupportedCombination("-Mode with -Compare",
+                "-Compare runs both paths", Path, "Give -Mode Block or -Mode Passthrough for one path, or -Compare for both."));
+        }
+    }
+
     protected override void ProcessRecord()
     {
-        if (Random && Sequential)
-        {
-            WriteError(ErrorRecords.UnsupportedCombination("-Random with -Sequential", "they choose opposite offset orders", Path,
-                "Give one of them (random is the default)."));
-            return;
-        }
-
         try
         {
             DiskIdentity disk = DiskIdentity.Resolve(Path);
             (ulong rangeOffset, ulong rangeLength) = Range is null ? (0UL, 0UL) : IoRules.ParseRange(Range, disk.Geometry);
-            if (Mode != VirtioBlkBenchmarkMode.Block)
+            if (IsCompare || Mode == VirtioBlkBenchmarkMode.Passthrough)
             {
                 IoRules.ChoosePath(disk, IoPathKind.Passthrough, Vectored, FixedBuffers);
             }
 
+            bool countSet = ParameterSetName == CountSet;
+            // A verify pass without a run time or count checks every block of the range once.
+            bool onePass = Operation == BenchmarkOperation.Verify && !countSet && !MyInvocation.BoundParameters.ContainsKey(nameof(Seconds));
             var baseOptions = new BenchmarkOptions
             {
                 DevicePath = disk.BlockPath,
@@ -183,27 +225,35 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
                 FixedBuffers = FixedBuffers,
                 RegisteredFiles = RegisteredFiles,
                 Vectored = Vectored,
-                Direct = Direct,
+                Direct = !Buffered,
                 SqPoll = SqPoll,
                 Threads = Threads,
                 CpuAffinity = CpuAffinity,
                 Duration = TimeSpan.FromSeconds(Seconds),
-                IoCount = ParameterSetName == CountSet ? IoCount : 0,
-                Random = !Sequential,
+                IoCount = countSet ? IoCount : 0,
+                OnePass = onePass,
+                Pattern = Pattern,
                 Operation = Operation,
                 ReadPercent = ReadPercent,
                 RangeOffset = rangeOffset,
                 RangeLength = rangeLength,
                 RecordLatency = !NoLatency,
+                Seed = Seed,
+                Ramp = TimeSpan.FromSeconds(RampSeconds),
+                RateIops = RateIops,
+                Buffer = Buffer,
+                Verify = Verify,
+                StopOnMismatch = StopOnMismatch,
             };
 
             // Every knob is checked against the disk, the kernel and the limits on each path it will run, before
             // anything is opened or allocated (and before -WhatIf/-Confirm).
-            foreach (IoPathKind p in PathsOf(Mode))
+            foreach (IoPathKind p in PathsOf())
             {
                 BenchmarkEngine.Validate(baseOptions with { Path = p, DevicePath = disk.PathFor(p)! });
             }
 
+            string modeText = IsCompare ? "Compare" : Mode.ToString();
             if (baseOptions.Writes)
             {
                 if (!Force && ErrorRecords.WriteRefusal(disk.Disk, Path) is ErrorRecord busy)
@@ -211,21 +261,31 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
                     WriteError(busy);
                     return;
                 }
-                string what = $"{Operation} benchmark ({Mode}) overwriting {(rangeLength == 0 ? "the whole disk" : $"{rangeLength} bytes at offset {rangeOffset}")}";
+                string what = $"{Operation} benchmark ({modeText}) overwriting {(rangeLength == 0 ? "the whole disk" : $"{rangeLength} bytes at offset {rangeOffset}")}";
                 if (!ShouldProcess($"{disk.BlockPath} ({disk.Disk})", what))
                 {
                     return;
                 }
             }
-
-            if (Mode == VirtioBlkBenchmarkMode.Compare)
+            else if (WhatIfRequested())
             {
-                EmitSafely(Compare(disk, baseOptions));
+                // A read does not change the disk, so it never asks -Confirm; but -WhatIf still means "do not run".
+                ShouldProcess($"{disk.BlockPath} ({disk.Disk})", $"{Operation} benchmark ({modeText}), reading only");
+                return;
+            }
+
+            if (IsCompare)
+            {
+                VirtioBlkBenchmarkComparison c = CompareRuns(disk, baseOptions);
+                EmitSafely(c);
+                foreach (VirtioBlkBenchmarkResult r in c.Runs) ReportMismatches(r);
             }
             else
             {
                 IoPathKind path = Mode == VirtioBlkBenchmarkMode.Passthrough ? IoPathKind.Passthrough : IoPathKind.Block;
-                EmitSafely(RunOne(disk, baseOptions with { Path = path, DevicePath = disk.PathFor(path)! }, 1, 1));
+                VirtioBlkBenchmarkResult r = RunOne(disk, baseOptions with { Path = path, DevicePath = disk.PathFor(path)! }, 1, 1);
+                EmitSafely(r);
+                ReportMismatches(r);
             }
         }
         catch (Exception e) when (ErrorRecords.IsReportable(e))
@@ -234,19 +294,39 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
         }
     }
 
-    private static IoPathKind[] PathsOf(VirtioBlkBenchmarkMode mode) => mode switch
+    private bool WhatIfRequested()
     {
-        VirtioBlkBenchmarkMode.Block => new[] { IoPathKind.Block },
-        VirtioBlkBenchmarkMode.Passthrough => new[] { IoPathKind.Passthrough },
-        _ => new[] { IoPathKind.Passthrough, IoPathKind.Block },
-    };
+        if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? w))
+        {
+            return w is SwitchParameter s ? s.IsPresent : LanguagePrimitives.IsTrue(w);
+        }
+        return LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+    }
+
+    /// <summary>One error record per reported mismatch, after the result (so -ErrorAction Stop still leaves the result).</summary>
+    private void ReportMismatches(VirtioBlkBenchmarkResult r)
+    {
+        if (r.Mismatches == 0 || _cancel.IsCancellationRequested) return;
+        foreach (VirtioBlkMismatch m in r.MismatchDetails)
+        {
+            WriteError(ErrorRecords.VerifyMismatch(r.Device, m.ToString(), m));
+        }
+        if (r.Mismatches > r.MismatchDetails.Length)
+        {
+            WriteWarning($"{r.Mismatches} of {r.BlocksChecked} checked blocks on {r.Path} did not verify; the first {r.MismatchDetails.Length} are reported.");
+        }
+    }
+
+    private IoPathKind[] PathsOf() => IsCompare
+        ? new[] { IoPathKind.Passthrough, IoPathKind.Block }
+        : new[] { Mode == VirtioBlkBenchmarkMode.Passthrough ? IoPathKind.Passthrough : IoPathKind.Block };
 
     protected override void StopProcessing() => _cancel.Cancel();
 
     private VirtioBlkBenchmarkResult RunOne(DiskIdentity target, BenchmarkOptions o, int round, int runs)
     {
         var progress = new ProgressRecord(0, $"Benchmark {target.Disk} ({o.Path}, {o.Operation}, QD{o.QueueDepth})", "starting");
-        DateTime start = DateTime.Now;
+        DateTimeOffset start = DateTimeOffset.Now;
         BenchmarkRunResult r = BenchmarkEngine.Run(o, _cancel.Token, p =>
         {
             // Called on this (the pipeline) thread by the engine's controller loop, once a second.
@@ -268,7 +348,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
         return result;
     }
 
-    private VirtioBlkBenchmarkComparison Compare(DiskIdentity target, BenchmarkOptions o)
+    private VirtioBlkBenchmarkComparison CompareRuns(DiskIdentity target, BenchmarkOptions o)
     {
         var runs = new List<VirtioBlkBenchmarkResult>();
         var ratios = new List<double>();
