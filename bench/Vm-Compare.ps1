@@ -18,7 +18,7 @@ if (-not $disk) { throw "No disk with serial 'vbnull': run this in the test VM (
 $rows = foreach ($op in 'Read', 'Write') {
     foreach ($poll in $false, $true) {
         foreach ($c in @(1, 1), @(8, 4)) {
-            $disk | Invoke-VirtioBlkBenchmark -Mode Compare -Operation $op -Poll:$poll -QueueDepth $c[0] -SubmitBatch $c[1] `
+            $disk | Invoke-VirtioBlkBenchmark -Compare -Operation $op -Poll:$poll -QueueDepth $c[0] -SubmitBatch $c[1] `
                 -CompleteBatch $c[1] -FixedBuffers -RegisteredFiles -Rounds $Rounds -Seconds $Seconds -Confirm:$false
         }
     }
