@@ -95,7 +95,7 @@ public sealed class ParameterBindingTests(ModuleHost host) : IClassFixture<Modul
         { "Invoke-VirtioBlkBenchmark /dev/null -SubmitBatch 0", "Invoke-VirtioBlkBenchmark", "SubmitBatch", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
         { "Invoke-VirtioBlkBenchmark /dev/null -ReadPercent 101", "Invoke-VirtioBlkBenchmark", "ReadPercent", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
         { "Invoke-VirtioBlkBenchmark /dev/null -Seconds 0", "Invoke-VirtioBlkBenchmark", "Seconds", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
-        { "Invoke-VirtioBlkBenchmark /dev/null -Mode Compare -Rounds 0", "Invoke-VirtioBlkBenchmark", "Rounds", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
+        { "Invoke-VirtioBlkBenchmark /dev/null -Compare -Rounds 0", "Invoke-VirtioBlkBenchmark", "Rounds", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
         { "Invoke-VirtioBlkBenchmark -Path ''", "Invoke-VirtioBlkBenchmark", "Path", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
         { "Read-VirtioBlkSector -Path '' -Sector 0", "Read-VirtioBlkSector", "Path", "ParameterArgumentValidationError", ErrorCategory.InvalidData },
         { "Get-VirtioBlkDevice -Name ''", "Get-VirtioBlkDevice", "Name", "ParameterArgumentValidationError", ErrorCategory.InvalidData },

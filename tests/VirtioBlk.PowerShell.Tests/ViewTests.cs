@@ -149,11 +149,12 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
             ("p", loop.Path)).ThrowIfFailed();
         PSObject r = run.Output.Single();
         string iops = ((double)host.Property(r, "Iops")!).ToString("N0", CultureInfo.CurrentCulture);
-        string p99 = ((double)host.Property(r, "P99Us")!).ToString("N1", CultureInfo.CurrentCulture);
+        // p99 as the 6-wide column shows it (whole numbers, k/M past 6 digits), from the module's own formatter.
+        string p99 = host.Run("[VirtioBlk.PowerShell.Formatting.Compact]::Number($global:vbResult.LatP99Us, 6)").Text.Trim();
 
         string table = host.Run($"$global:vbResult | Out-String -Width {width}").Text;
         string[] lines = AssertWholeTable(table, r, width);
-        Assert.Matches($@"^{loop.Name}\s+Block\s+Read\s+4096\s+4\s", lines[2]);
+        Assert.Matches($@"^{loop.Name}\s+block\s+read\s+4K\s+4\s", lines[2]); // the compact 80-column row: mode, operation, 4K blocks, depth
         // The numbers are whole: IOPS and p99 as the result has them, errors last.
         Assert.Contains($" {iops} ", lines[2]);
         Assert.Contains($" {p99} ", lines[2]);
@@ -177,9 +178,9 @@ public sealed class ViewTests(ModuleHost host) : IClassFixture<ModuleHost>
         // Compare runs both paths, so it needs the passthrough char device.
         string disk = Require.VirtioDisk();
         PsResult d = host.Run("Get-VirtioBlkDevice $d", ("d", disk)).ThrowIfFailed();
-        if (!(bool)host.Property(d.Output.Single(), "PassthroughAvailable")!) Assert.Skip($"{disk} has no passthrough char device, which -Mode Compare needs");
+        if (!(bool)host.Property(d.Output.Single(), "PassthroughAvailable")!) Assert.Skip($"{disk} has no passthrough char device, which -Compare needs");
         if ((bool)host.Property(d.Output.Single(), "InUse")!) Assert.Skip($"{disk} is in use");
-        PSObject comparison = host.Run("Invoke-VirtioBlkBenchmark $d -Mode Compare -Rounds 1 -Seconds 0.5 -QueueDepth 2", ("d", "/dev/" + disk)).ThrowIfFailed().Output.Single();
+        PSObject comparison = host.Run("Invoke-VirtioBlkBenchmark $d -Compare -Rounds 1 -Seconds 0.5 -QueueDepth 2", ("d", "/dev/" + disk)).ThrowIfFailed().Output.Single();
         string table = host.Run($"$c | Out-String -Width {width}", ("c", comparison)).Text;
         string[] lines = AssertWholeTable(table, comparison, width);
         Assert.StartsWith(disk, lines[2]);

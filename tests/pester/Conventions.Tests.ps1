@@ -122,6 +122,24 @@ Describe 'Paths like Get-Content' -Tags CI {
         $errs[0].FullyQualifiedErrorId | Should -Be 'VirtioBlkPathNotFound,VirtioBlk.PowerShell.ReadVirtioBlkSectorCommand'
     }
 
+    It 'Invoke-VirtioBlkBenchmark takes strings by value, relative paths and wildcards, one result per disk' -Skip:$Skip {
+        $r = @($Loop.Path, $Loop.Path | Invoke-VirtioBlkBenchmark -IoCount 200 -QueueDepth 2 -SubmitBatch 1 -CompleteBatch 1 -ErrorAction Stop)
+        $r.Count | Should -Be 2
+        Push-Location /dev
+        try { $rel = Invoke-VirtioBlkBenchmark "./$($Loop.Name)" -IoCount 200 -QueueDepth 2 -SubmitBatch 1 -CompleteBatch 1 -ErrorAction Stop }
+        finally { Pop-Location }
+        $rel.Path | Should -Be $Loop.Path
+        $v = Invoke-VirtioBlkBenchmark ($Loop.Path -replace 'loop', 'l?op') -IoCount 200 -QueueDepth 2 -SubmitBatch 1 -CompleteBatch 1 -Verbose 4>&1 |
+            Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        ($v.Message -join "`n") | Should -BeLike "*Block path on $($Loop.Path): 1 thread(s), one ring each of 2 entries*"
+    }
+
+    It 'Get-VirtioBlkDevice -Verbose says where each figure came from' {
+        $v = Get-VirtioBlkDevice -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        if (-not $v) { Set-ItResult -Skipped -Because 'this machine has no virtio-blk disk'; return }
+        $v[0].Message | Should -BeLike '*poll queues (counted from *'
+    }
+
     It 'a path of another provider is refused by id' {
         $errs = Get-Errors { Read-VirtioBlkSector Env:HOME 0 @args }
         $errs[0].FullyQualifiedErrorId | Should -Be 'VirtioBlkNotBlockDevice,VirtioBlk.PowerShell.ReadVirtioBlkSectorCommand'

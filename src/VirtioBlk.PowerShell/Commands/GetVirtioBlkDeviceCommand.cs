@@ -131,6 +131,8 @@ public sealed class GetVirtioBlkDeviceCommand : PSCmdlet
         }
 
         _written.Add(disk);
+        WriteVerbose($"{disk} ({target}): {device.QueueCount} hardware queues, {device.PollQueues} poll queues (counted from {device.PollQueuesSource}), "
+            + $"passthrough {(device.CharDevicePath ?? "not available (no vblk-generic class entry)")}, {(device.InUse ? "in use" : "not in use")}; read from sysfs only.");
         WriteObject(device);
     }
 }

@@ -34,11 +34,15 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
     private const string CountSet = "Count";
     private readonly CancellationTokenSource _cancel = new();
 
-    /// <summary>The disk: /dev/vdX, /dev/vdXc0 or a bare name; binds the Path property of Get-VirtioBlkDevice objects.</summary>
+    /// <summary>
+    /// The disks: /dev/vdX, /dev/vdXc0 or bare names, resolved like Get-Content -Path (relative to $PWD, ~,
+    /// wildcards); each is benchmarked in turn. Takes strings and the Path property of Get-VirtioBlkDevice objects.
+    /// </summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(VirtioBlkDevicePathCompleter))]
     [ValidateNotNullOrEmpty]
-    public string Path { get; set; } = "";
+    [SupportsWildcards]
+    public string[] Path { get; set; } = Array.Empty<string>();
 
     /// <summary>Block (the block device, O_DIRECT) or Passthrough (/dev/vdXc0, URING_CMD).</summary>
     [Parameter]
@@ -190,21 +194,30 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Rounds)) && !Compare)
         {
             ThrowTerminatingError(ErrorRecords.UnsupportedCombination("-Rounds without -Compare",
-                "-Rounds counts the passthrough/block pairs of a comparison; a single run has none", Path,
+                "-Rounds counts the passthrough/block pairs of a comparison; a single run has none", string.Join(", ", Path),
                 "Add -Compare to run both paths alternately, or drop -Rounds."));
         }
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Mode)) && Compare)
         {
             ThrowTerminatingError(ErrorRecords.UnsupportedCombination("-Mode with -Compare",
-                "-Compare runs both paths", Path, "Give -Mode Block or -Mode Passthrough for one path, or -Compare for both."));
+                "-Compare runs both paths", string.Join(", ", Path), "Give -Mode Block or -Mode Passthrough for one path, or -Compare for both."));
         }
     }
 
     protected override void ProcessRecord()
     {
+        foreach (DevicePaths.Item item in DevicePaths.Resolve(this, Path, literal: false))
+        {
+            RunPath(item);
+        }
+    }
+
+    private void RunPath(DevicePaths.Item item)
+    {
+        string Path = item.Requested; // this item's name in messages and targets
         try
         {
-            DiskIdentity disk = DiskIdentity.Resolve(Path);
+            DiskIdentity disk = DiskIdentity.Resolve(item.Resolved) with { Requested = item.Requested };
             (ulong rangeOffset, ulong rangeLength) = Range is null ? (0UL, 0UL) : IoRules.ParseRange(Range, disk.Geometry);
             if (IsCompare || Mode == VirtioBlkBenchmarkMode.Passthrough)
             {
@@ -251,6 +264,10 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
             foreach (IoPathKind p in PathsOf())
             {
                 BenchmarkEngine.Validate(baseOptions with { Path = p, DevicePath = disk.PathFor(p)! });
+                WriteVerbose($"{Path}: disk {disk.Disk}, {p} path on {disk.PathFor(p)}: {Threads} thread(s), one ring each of {QueueDepth} entries"
+                    + $"{(p == IoPathKind.Passthrough ? " with 128-byte SQEs" : "")}{(Poll ? ", IOPOLL" : "")}{(SqPoll ? ", SQPOLL" : ", COOP_TASKRUN")}, "
+                    + $"{(long)BlockSize * QueueDepth} bytes of buffers per ring{(FixedBuffers ? " (registered)" : "")}{(RegisteredFiles ? ", registered file" : "")}, "
+                    + $"{Operation} {Pattern} {BlockSize}-byte blocks{(Range is null ? "" : $" in {rangeOffset}+{rangeLength}")}, seed {Seed}.");
             }
 
             string modeText = IsCompare ? "Compare" : Mode.ToString();
