@@ -206,7 +206,11 @@ public sealed unsafe class SectorIoSession : IDisposable
         }
         IoUring ring = _flushRing ?? _ring;
         bool pt = Options.Path == IoPathKind.Passthrough;
-        if (pt && !PassthroughSupport.IsRefused(DevicePath, VirtioBlkRequestType.Flush))
+        if (pt && PassthroughSupport.IsRefused(DevicePath, VirtioBlkRequestType.Flush))
+        {
+            _log?.Invoke($"The kernel refused the passthrough FLUSH on {DevicePath} earlier in this process; making the data durable with fsync of {Disk.BlockPath} instead.");
+        }
+        else if (pt)
         {
             VirtioBlkCommand.Prep(ring.GetSqeOrThrow(), ring.SqeSize, _fd.Fd, VirtioBlkRequestType.Flush, 0, null, 0, false, -1, 1);
             ring.SubmitAndWait(1);
