@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs inside the test VM: a disk removed (QMP device_del) while I/O runs on it at depth 32, on the
 # plain and the polled passthrough path and the plain and polled block path. The I/O must end within
-# 10 s with an error (-ENODEV on passthrough), the disk must be gone, and after device_add it must
+# 10 s (VBK_REMOVAL_BOUND_S) with an error (-ENODEV on passthrough), the disk must be gone, and after device_add it must
 # work again. The kernel log is checked by the caller (guest-smoke.sh).
 #   guest-removal.sh BINARY [SERIAL]     BINARY = tests/vm/c/build.sh's output; SERIAL default vbmq
 # Prints "ok NAME" / "FAIL NAME: why" lines and "N passed, N failed".
@@ -11,6 +11,9 @@ bin=${1:?usage: guest-removal.sh /path/to/vblk-passthru-test [SERIAL]}
 serial=${2:-vbmq}
 qmp=$here/vbk-qmp
 pass=0 fail=0
+# The bound is 10 s; the debug kernel's boot raises it (KASAN and lockdep under TCG run the PCI removal
+# several times slower, and that boot is there for the kernel log, not the latency).
+bound=${VBK_REMOVAL_BOUND_S:-10}
 ok() { echo "ok $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1${2:+: $2}"; fail=$((fail + 1)); }
 now() { date +%s.%N; }
@@ -50,10 +53,10 @@ for mode in pt ptpoll block blockpoll; do
 	resp=$("$qmp" device_del "$serial")
 	qrc=$?
 	[ $qrc = 0 ] && ok "$t-device-del" || bad "$t-device-del" "$resp"
-	# Ends within 10 s of the request, whatever was in flight.
-	for _ in $(seq 100); do kill -0 $lp 2>/dev/null || break; sleep 0.1; done
+	# Ends within the bound of the request, whatever was in flight.
+	for _ in $(seq $(( bound * 10 ))); do kill -0 $lp 2>/dev/null || break; sleep 0.1; done
 	if kill -0 $lp 2>/dev/null; then
-		bad "$t-io-ends-within-10s" "still running $(since "$t0") s after device_del"
+		bad "$t-io-ends-within-${bound}s" "still running $(since "$t0") s after device_del"
 		kill -9 $lp 2>/dev/null
 	fi
 	wait $lp
@@ -62,12 +65,12 @@ for mode in pt ptpoll block blockpoll; do
 	up_err=$(echo "$line" | sed -n 's/.*error at uptime \([0-9.]*\)$/\1/p')
 	failed_after=$(awk -v a="$up0" -v b="${up_err:-0}" 'BEGIN { printf "%.1f", b - a }')
 	echo "# $mode: $line (the I/O failed $failed_after s and ended $(since "$t0") s after device_del was sent)"
-	# The first error, seen by the I/O itself, within 10 s of the request (QEMU's DEVICE_DELETED, which
+	# The first error, seen by the I/O itself, within the bound of the request (QEMU's DEVICE_DELETED, which
 	# device_del waits for, can come much later on a loaded host).
-	if [ -n "$up_err" ] && awk -v d="$failed_after" 'BEGIN { exit !(d >= 0 && d <= 10) }'; then
-		ok "$t-io-fails-within-10s-of-device-del"
+	if [ -n "$up_err" ] && awk -v d="$failed_after" -v b="$bound" 'BEGIN { exit !(d >= 0 && d <= b) }'; then
+		ok "$t-io-fails-within-${bound}s-of-device-del"
 	else
-		bad "$t-io-fails-within-10s-of-device-del" "failed ${up_err:+$failed_after s after device_del}${up_err:-without an error time}"
+		bad "$t-io-fails-within-${bound}s-of-device-del" "failed ${up_err:+$failed_after s after device_del}${up_err:-without an error time}"
 	fi
 	[ $lrc = 0 ] && ok "$t-io-ends-with-error" || bad "$t-io-ends-with-error" "exit $lrc: $line"
 	case $mode in
