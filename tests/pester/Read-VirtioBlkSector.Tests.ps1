@@ -97,6 +97,52 @@ Describe 'Read-VirtioBlkSector' -Tags CI {
         }
     }
 
+    Context 'export' {
+        It 'ConvertTo-Json and Export-Csv carry the data as Base64 beside its Length, not a number per byte' -Skip:$Skip {
+            $r = Read-VirtioBlkSector $Loops[512].Path 0 -Count 2048 -ErrorAction Stop   # 1 MiB
+            $json = $r | ConvertTo-Json
+            $json.Length | Should -BeLessThan 1.5MB
+            $back = $json | ConvertFrom-Json
+            $back.PSObject.Properties.Name | Should -Not -Contain 'Bytes'
+            $back.Mode | Should -Be 'Block'
+            $back.Length | Should -Be 1MB
+            Test-SameBytes ([Convert]::FromBase64String($back.Base64)) $r.Bytes | Should -BeTrue
+            $csv = @($r | ConvertTo-Csv)
+            $csv.Count | Should -Be 2
+            $csv[0] | Should -Not -Match 'System\.Byte'
+            ($csv | ConvertFrom-Csv).Base64 | Should -BeExactly $back.Base64
+            # Remoting and Export-Clixml carry Bytes once; Base64 comes back from it.
+            $xml = [System.Management.Automation.PSSerializer]::Serialize($r)
+            $xml.Length | Should -BeLessThan 1.6MB
+            $de = [System.Management.Automation.PSSerializer]::Deserialize($xml)
+            Test-SameBytes ([byte[]] $de.Bytes) $r.Bytes | Should -BeTrue
+            $de.Base64 | Should -BeExactly $back.Base64
+        }
+
+        It 'Format-List shows the facts and the first bytes, not the whole read' -Skip:$Skip {
+            $r = Read-VirtioBlkSector $Loops[512].Path 0 -Count 2048 -ErrorAction Stop
+            $text = $r | Format-List | Out-String -Width 200
+            $text.Length | Should -BeLessThan 2000
+            $text | Should -Match "Bytes\s+: $(($r.Bytes[0..15] | ForEach-Object { $_.ToString('X2') }) -join ' ') \.\.\. \(1048576 bytes"
+        }
+
+        It 'Write-VirtioBlkSector takes a read result back from JSON and CSV, and refuses a cut Base64' -Skip:$Skip {
+            $loop = $Loops[512]
+            $r = Read-VirtioBlkSector $loop.Path 100 -Count 8 -ErrorAction Stop
+            $r | ConvertTo-Json | ConvertFrom-Json | Write-VirtioBlkSector $loop.Path -Sector 12000 -Confirm:$false -ErrorAction Stop
+            Test-SameBytes (Read-WithDd $loop.Path 12000 8) $r.Bytes | Should -BeTrue
+            $r2 = Read-VirtioBlkSector $loop.Path 200 -Count 8 -ErrorAction Stop
+            $r2 | ConvertTo-Csv | ConvertFrom-Csv | Write-VirtioBlkSector $loop.Path -Sector 12000 -Confirm:$false -ErrorAction Stop
+            Test-SameBytes (Read-WithDd $loop.Path 12000 8) $r2.Bytes | Should -BeTrue
+
+            $cut = $r | ConvertTo-Json | ConvertFrom-Json
+            $cut.Base64 = $cut.Base64.Substring(0, 2048)   # what a spreadsheet's cell limit leaves
+            $cut | Write-VirtioBlkSector $loop.Path -Sector 12000 -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue
+            $e[0].FullyQualifiedErrorId | Should -BeLike 'VirtioBlkInputNotBytes*'
+            Test-SameBytes (Read-WithDd $loop.Path 12000 8) $r2.Bytes | Should -BeTrue   # nothing written
+        }
+    }
+
     Context 'pipeline' {
         It 'binds -Path from the Path property of piped objects, and goes on after a failing item' -Skip:$Skip {
             $items = @($Loops[512].Path, '/dev/vb-no-such-disk', $Loops[4096].Path) | ForEach-Object { [pscustomobject]@{ Path = $_ } }

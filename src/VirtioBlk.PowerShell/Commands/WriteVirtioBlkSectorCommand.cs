@@ -53,7 +53,8 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
     public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
     /// <summary>
-    /// The data: byte[] (or single bytes) from the pipeline, or a read result's Bytes; all input is written as one
+    /// The data: byte[] (or single bytes) from the pipeline, or a read result's Bytes (or its Base64, after
+    /// ConvertTo-Json / Export-Csv and back); all input is written as one
     /// run. Anything that is not bytes (a string, an object) fails the whole write before anything is written.
     /// </summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = InputPathSet)]
@@ -98,7 +99,7 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
             object? item = InputObject?.BaseObject;
             WriteError(ErrorRecords.Create(ErrorRecords.InputNotBytesId, ErrorCategory.InvalidType,
                 $"Input item {_inputItems} ({(item is null ? "null" : item.GetType().Name)}) is not bytes.",
-                item, "Pipe byte[] (or bytes) only: for text, pipe [System.Text.Encoding]::UTF8.GetBytes($text); nothing is written while any item is refused."));
+                item, "Pipe byte[], bytes or read results (a read result from JSON or CSV needs its Base64 whole, as long as its Length says); for text, pipe [System.Text.Encoding]::UTF8.GetBytes($text). Nothing is written while any item is refused."));
             return;
         }
 
@@ -220,6 +221,10 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
             case object when input!.Properties["Bytes"]?.Value is object inner && inner is not PSObject { BaseObject: PSCustomObject }:
                 // A read result (or its deserialized copy): its Bytes, as binding by property name would take them.
                 return TryTakeBytes(PSObject.AsPSObject(inner), out bytes);
+            case object when input!.Properties["Base64"]?.Value is object text && PSObject.AsPSObject(text).BaseObject is string base64:
+                // A read result that went through ConvertTo-Json or Export-Csv and back: its Base64, whole or refused
+                // (a spreadsheet that cut the cell leaves fewer bytes than the Length beside it says).
+                return TryFromBase64(base64, input.Properties["Length"]?.Value, out bytes);
             case sbyte or short or ushort or int or uint or long or ulong:
             case System.Collections.IEnumerable:
                 return LanguagePrimitives.TryConvertTo(value, System.Globalization.CultureInfo.InvariantCulture, out bytes)
@@ -227,6 +232,23 @@ public sealed class WriteVirtioBlkSectorCommand : SectorIoCommandBase
             default:
                 return false;
         }
+    }
+
+    private static bool TryFromBase64(string text, object? length, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? bytes)
+    {
+        bytes = null;
+        byte[] decoded = new byte[(text.Length / 4 + 1) * 3];
+        if (!Convert.TryFromBase64String(text, decoded, out int n))
+        {
+            return false;
+        }
+        if (length is not null
+            && (!LanguagePrimitives.TryConvertTo(length, System.Globalization.CultureInfo.InvariantCulture, out long expected) || expected != n))
+        {
+            return false;
+        }
+        bytes = n == decoded.Length ? decoded : decoded.AsSpan(0, n).ToArray();
+        return true;
     }
 
     private static bool ContainsText(System.Collections.IEnumerable items)

@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.Linq;
+using System.Management.Automation;
 using System.Text;
 using VirtioBlk.Core.Devices;
 
@@ -30,8 +31,17 @@ public sealed class VirtioBlkSectorData
     /// <summary>Byte offset of the first byte on the disk (Sector * 512).</summary>
     public ulong Offset => Sector * 512;
 
-    /// <summary>The data.</summary>
+    /// <summary>
+    /// The data. Hidden (and ignored by ConvertTo-Json), so a JSON or CSV export or a list of a large read is not a
+    /// number per byte; scripts use it as any byte[] (<c>$r.Bytes[0]</c>, <c>[IO.File]::WriteAllBytes($f, $r.Bytes)</c>),
+    /// and Export-Clixml and remoting carry it whole.
+    /// </summary>
+    [Hidden]
+    [Newtonsoft.Json.JsonIgnore]
     public byte[] Bytes { get; internal set; } = Array.Empty<byte>();
+
+    /// <summary>The data as base64 text: what ConvertTo-Json and Export-Csv carry, and Write-VirtioBlkSector takes back.</summary>
+    public string Base64 => Convert.ToBase64String(Bytes);
 
     public bool Vectored { get; internal set; }
 
