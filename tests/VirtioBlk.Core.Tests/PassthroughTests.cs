@@ -30,7 +30,7 @@ internal sealed record VirtioDisk(string Name, string BlockPath, string CharPath
         {
             Assert.Skip($"{chr} is missing: this kernel lacks the virtio-blk passthrough series (see kernel/README.md)");
         }
-        Tests.Require.Root();
+        VirtioBlk.Tests.Support.Require.Root();
         return new VirtioDisk(name!, $"/dev/{name}", chr, DiskGeometry.FromSysfs(name!));
     }
 }

@@ -9,48 +9,6 @@ using Xunit;
 
 namespace VirtioBlk.Core.Tests;
 
-/// <summary>Preconditions: a test that needs something absent skips with the reason.</summary>
-internal static class Require
-{
-    public static bool IsRoot => Environment.UserName == "root" || GetEuid() == 0;
-
-    public static void Root()
-    {
-        if (!IsRoot) Assert.Skip("needs root (to create loop devices)");
-    }
-
-    public static void Tool(string name)
-    {
-        if (Which(name) is null) Assert.Skip($"needs '{name}' on PATH");
-    }
-
-    public static string? Which(string name)
-        => (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin")
-            .Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-
-    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "geteuid")]
-    private static extern uint GetEuid();
-}
-
-internal static class Shell
-{
-    /// <summary>Runs a program, returns stdout; throws with stderr when it fails.</summary>
-    public static string Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        using Process p = Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stderr}");
-        }
-        return stdout;
-    }
-}
-
 /// <summary>A loop device over a tmpfs file, detached and deleted on dispose. Skips when not root.</summary>
 internal sealed class LoopDevice : IDisposable
 {
