@@ -214,7 +214,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
 
     private void RunPath(DevicePaths.Item item)
     {
-        string Path = item.Requested; // this item's name in messages and targets
+        string requested = item.Requested; // this item's name in messages and targets
         try
         {
             DiskIdentity disk = DiskIdentity.Resolve(item.Resolved) with { Requested = item.Requested };
@@ -264,7 +264,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
             foreach (IoPathKind p in PathsOf())
             {
                 BenchmarkEngine.Validate(baseOptions with { Path = p, DevicePath = disk.PathFor(p)! });
-                WriteVerbose($"{Path}: disk {disk.Disk}, {p} path on {disk.PathFor(p)}: {Threads} thread(s), one ring each of {QueueDepth} entries"
+                WriteVerbose($"{requested}: disk {disk.Disk}, {p} path on {disk.PathFor(p)}: {Threads} thread(s), one ring each of {QueueDepth} entries"
                     + $"{(p == IoPathKind.Passthrough ? " with 128-byte SQEs" : "")}{(Poll ? ", IOPOLL" : "")}{(SqPoll ? ", SQPOLL" : ", COOP_TASKRUN")}, "
                     + $"{(long)BlockSize * QueueDepth} bytes of buffers per ring{(FixedBuffers ? " (registered)" : "")}{(RegisteredFiles ? ", registered file" : "")}, "
                     + $"{Operation} {Pattern} {BlockSize}-byte blocks{(Range is null ? "" : $" in {rangeOffset}+{rangeLength}")}, seed {Seed}.");
@@ -273,7 +273,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
             string modeText = IsCompare ? "Compare" : Mode.ToString();
             if (baseOptions.Writes)
             {
-                if (!Force && ErrorRecords.WriteRefusal(disk.Disk, Path) is ErrorRecord busy)
+                if (!Force && ErrorRecords.WriteRefusal(disk.Disk, requested) is ErrorRecord busy)
                 {
                     WriteError(busy);
                     return;
@@ -307,7 +307,7 @@ public sealed class InvokeVirtioBlkBenchmarkCommand : PSCmdlet
         }
         catch (Exception e) when (ErrorRecords.IsReportable(e))
         {
-            WriteError(ErrorRecords.FromException(e, Path, ParameterName));
+            WriteError(ErrorRecords.FromException(e, requested, ParameterName));
         }
     }
 
