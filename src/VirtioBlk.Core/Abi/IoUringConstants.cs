@@ -45,6 +45,28 @@ public enum IoUringFeatures : uint
     CqeSkip = 1u << 11,
     LinkedFile = 1u << 12,
     RegRegRing = 1u << 13,
+    // 6.10 and later; newer than Debian 12's header, which the ABI test checks the rest against.
+    RecvSendBundle = 1u << 14,
+    MinTimeout = 1u << 15,
+    RwAttr = 1u << 16,
+    NoIowait = 1u << 17,
+}
+
+/// <summary>Readable names for bit sets a newer kernel may extend.</summary>
+public static class IoUringFlagText
+{
+    /// <summary>"SingleMmap, NoDrop, ..." and any bits this build has no name for as one hex number.</summary>
+    public static string Describe(IoUringFeatures features)
+    {
+        uint known = 0;
+        foreach (IoUringFeatures f in Enum.GetValues<IoUringFeatures>())
+        {
+            known |= (uint)f;
+        }
+        uint unknown = (uint)features & ~known;
+        string names = ((IoUringFeatures)((uint)features & known)).ToString();
+        return unknown == 0 ? names : $"{names}, unnamed bits 0x{unknown:X}";
+    }
 }
 
 /// <summary>IORING_OP_* opcodes (the subset the project issues).</summary>

@@ -115,7 +115,7 @@ public sealed unsafe class SectorIoSession : IDisposable
         try
         {
             _ring = new IoUring(new IoUringOptions { Entries = (uint)_depth, Flags = _shape.RingFlags | (options.Poll ? IoUringSetupFlags.IoPoll : 0) });
-            log?.Invoke($"Ring: {_ring.SqEntries} SQ / {_ring.CqEntries} CQ entries of {_ring.SqeSize}/{_ring.CqeSize} bytes, flags {_ring.SetupFlags}, features {_ring.Features}.");
+            log?.Invoke($"Ring: {_ring.SqEntries} SQ / {_ring.CqEntries} CQ entries of {_ring.SqeSize}/{_ring.CqeSize} bytes, flags {_ring.SetupFlags}, features {IoUringFlagText.Describe(_ring.Features)}.");
             _staging = new AlignedBuffer((int)staging);
             if (options.Vectored)
             {
