@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using VirtioBlk.Core.Abi;
 
 namespace VirtioBlk.Core.Uring;
@@ -11,6 +12,7 @@ namespace VirtioBlk.Core.Uring;
 public static unsafe class Sqe
 {
     /// <summary>Fills the common fields and clears the rest of the 64-byte SQE (a 128-byte slot's tail is the command's; see <see cref="PrepUringCmd"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void PrepRw(IoUringSqe* sqe, IoUringOp op, int fd, ulong addr, uint len, ulong offset, ulong userData)
     {
         sqe->Opcode = (byte)op;
@@ -74,5 +76,6 @@ public static unsafe class Sqe
     }
 
     /// <summary>Marks the SQE's fd as an index into the ring's registered files (IOSQE_FIXED_FILE).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void SetFixedFile(IoUringSqe* sqe) => sqe->Flags |= (byte)IoSqeFlags.FixedFile;
 }
