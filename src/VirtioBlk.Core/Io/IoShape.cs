@@ -88,8 +88,8 @@ public readonly unsafe struct IoShape
     internal void PreparePlainBlock(IoUringSqe* sqe, int fd, bool write, byte* buffer, int length, ulong byteOffset, ulong userData)
     {
         Debug.Assert(_plainBlock);
-        Sqe.PrepRw(sqe, (IoUringOp)(write ? _writeOp : _readOp), fd, (ulong)buffer, (uint)length, byteOffset, userData);
-        sqe->Flags = _sqeFlags; // IOSQE_FIXED_FILE or 0; buf_index 0 is the one registered buffer (PrepRw cleared it)
+        // IOSQE_FIXED_FILE or 0; buf_index 0 is the one registered buffer (PrepRw clears it).
+        Sqe.PrepRwWithFlags(sqe, (IoUringOp)(write ? _writeOp : _readOp), _sqeFlags, fd, (ulong)buffer, (uint)length, byteOffset, userData);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -154,7 +154,11 @@ public readonly unsafe struct IoShape
 
     /// <summary>Whether a completion of an I/O of <paramref name="expected"/> bytes succeeded in full (the hot-path test).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool Succeeded(int res, int expected) => Path == IoPathKind.Passthrough ? res == 0 : res == expected;
+    public bool Succeeded(int res, int expected) => res == SuccessResult(expected);
+
+    /// <summary>The one cqe->res that <see cref="Succeeded"/> accepts for an I/O of <paramref name="expected"/> bytes: 0 for a passthrough command, else the byte count. For a loop that compares once per CQE.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int SuccessResult(int expected) => Path == IoPathKind.Passthrough ? 0 : expected;
 
     /// <summary>The failure a completion stands for, or null when it succeeded (see <see cref="VirtioBlkCommand.Decode"/>).</summary>
     public IoUringException? Failure(int res, int expected, bool write, string path)

@@ -198,6 +198,24 @@ public sealed unsafe class IoUring : IDisposable
         return sqe;
     }
 
+    /// <summary>
+    /// The next <paramref name="count"/> SQEs at once, as <see cref="GetSqe"/> would hand them out one by one (one
+    /// look at the head, one tail update), or an empty view when the SQ has not that much room. Every SQE of the view
+    /// is the caller's to fill before the next submit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public IoUringSqes GetSqes(int count)
+    {
+        uint head = Volatile.Read(ref *_sqHead); // acquire, as in GetSqe
+        uint tail = _sqeTail;
+        if (count <= 0 || (uint)count > SqEntries - (tail - head))
+        {
+            return default;
+        }
+        _sqeTail = tail + (uint)count;
+        return new IoUringSqes(_sqes, tail, (uint)count, _sqMask, _sqeShift);
+    }
+
     /// <summary>Like <see cref="GetSqe"/>, but a full SQ is an error (for callers that reap before they prepare).</summary>
     public IoUringSqe* GetSqeOrThrow()
     {
