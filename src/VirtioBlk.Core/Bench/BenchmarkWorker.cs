@@ -71,6 +71,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private long _writes;
     private readonly bool _plainPrepare; // fresh I/Os need no call: a plain block shape, no verified writes
     private readonly bool _plainReap;    // completions need no call: no checks, no latency
+    private readonly bool _readsOnly;    // Read or Verify: no I/O of the run writes
     private int _free;     // free slots: the top of _freeSlots
     private int _pending;  // verified writes whose read-back is yet to be prepared: the top of _pendingReadBacks
 
@@ -96,8 +97,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         _verifyWrites = o.Verify && o.Operation == BenchmarkOperation.Write;
         _checks = o.Verifies;
         _shape = new IoShape(o.Path, o.Vectored, o.FixedBuffers, o.RegisteredFiles, geometry.LogicalBlockSize);
-        _plainPrepare = _shape.IsPlainBlock && !_verifyWrites;
+        _plainPrepare = _shape.IsPlainBlock && !_verifyWrites && !_checks;
         _plainReap = !_checks && !o.RecordLatency;
+        _readsOnly = o.Operation is BenchmarkOperation.Read or BenchmarkOperation.Verify;
         long bufferBytes = IoRules.CheckBufferBytes(_verifyWrites ? 2L * _bs : _bs, _depth, 1, IoKnob.QueueDepth);
         (_rangeStart, _rangeBlocks) = BenchmarkEngine.SliceOf(o, geometry, index);
         _rng = BlockVerifier.Mix(o.Seed ^ ((ulong)(index + 1) * 0x9E3779B97F4A7C15UL)) | 1;
@@ -266,8 +268,10 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
             if (fresh > 0)
             {
-                if (_plainPrepare) PrepareFreshPlain(fresh);
-                else PrepareFreshAny(fresh);
+                if (!_plainPrepare) PrepareFreshAny(fresh);
+                else if (_pattern == BenchmarkPattern.Random) { if (_readsOnly) PrepareFreshPlainRandomReads(fresh); else PrepareFreshPlainRandom(fresh); }
+                else if (_readsOnly) PrepareFreshPlainSequentialReads(fresh);
+                else PrepareFreshPlainSequential(fresh);
                 if (latency)
                 {
                     // The slots just taken are still in _freeSlots, above the new top.
@@ -358,17 +362,27 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     /// state it advances (offset generator, free-slot top, write count) is in locals for the batch and written back.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private void PrepareFreshPlain(int fresh) => PrepareFresh(fresh, plain: true);
+    private void PrepareFreshPlainRandomReads(int fresh) => PrepareFresh(fresh, plain: true, random: true, readsOnly: true);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private void PrepareFreshAny(int fresh) => PrepareFresh(fresh, plain: false);
+    private void PrepareFreshPlainRandom(int fresh) => PrepareFresh(fresh, plain: true, random: true, readsOnly: false);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshPlainSequentialReads(int fresh) => PrepareFresh(fresh, plain: true, random: false, readsOnly: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshPlainSequential(int fresh) => PrepareFresh(fresh, plain: true, random: false, readsOnly: false);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshAny(int fresh) => PrepareFresh(fresh, plain: false, _pattern == BenchmarkPattern.Random, _readsOnly);
 
     /// <remarks>
-    /// Compiled twice, with <paramref name="plain"/> a constant: true (see <see cref="_plainPrepare"/>) leaves no
-    /// call in the loop, so its values stay in registers (x86-64 keeps only five across a call).
+    /// Compiled five times: with <paramref name="plain"/> true (see <see cref="_plainPrepare"/>) and each of
+    /// <paramref name="random"/> and <paramref name="readsOnly"/> as constants, the knobs' branches fold away, and
+    /// with no call in the loop its values stay in registers (x86-64 keeps only five across a call).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PrepareFresh(int fresh, bool plain)
+    private void PrepareFresh(int fresh, bool plain, bool random, bool readsOnly)
     {
         // All the SQEs of the batch at once: at most the depth is in flight and the SQ has that many entries.
         IoUringSqes sqes = _ring.GetSqes(fresh);
@@ -379,9 +393,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         IoVec* iovecBase = _iovecBase;
         int bs = _bs, sqeSize = _sqeSize, sqeFd = _sqeFd;
         ulong rangeStart = _rangeStart, rangeBlocks = _rangeBlocks;
-        bool random = _pattern == BenchmarkPattern.Random;
+        bool checks = !plain && _checks;
         bool allWrites = _operation == BenchmarkOperation.Write, mixed = _operation == BenchmarkOperation.Mixed;
-        ulong rng = _rng;
+        ulong rng = _rng, seq = _seq, pass = _pass;
         int free = _free;
         long writes = _writes;
         for (int i = 0; i < fresh; i++)
@@ -395,31 +409,31 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             x ^= x << 17;
             rng = x;
             ulong block;
-            ulong pass = _pass;
+            ulong blockPass = pass;
             if (random)
             {
                 block = MulHigh(x, rangeBlocks); // x * blocks / 2^64: a uniform block without a division
             }
             else
             {
-                block = _seq;
-                if (++_seq == rangeBlocks)
+                block = seq;
+                if (++seq == rangeBlocks)
                 {
-                    _seq = 0;
-                    _pass++;
+                    seq = 0;
+                    pass++;
                 }
             }
             ulong offset = rangeStart + block * (ulong)bs;
-            bool write = allWrites || (mixed && (int)((x >> 40) % 100) >= _readPercent);
+            bool write = !readsOnly && (allWrites || (mixed && (int)((x >> 40) % 100) >= _readPercent));
             byte* buf = bufferBase + (long)slot * bs;
             if (write)
             {
                 writes++;
                 // Sequential passes are generations 1, 2, ...; random writes all carry generation 1, so two writes of
                 // one block in flight at once write the same bytes and a read-back cannot catch a legitimate race.
-                if (!plain && _verifyWrites) FillForVerify(slot, buf, offset, random ? 1 : pass + 1);
+                if (!plain && _verifyWrites) FillForVerify(slot, buf, offset, random ? 1 : blockPass + 1);
             }
-            if (_checks)
+            if (checks)
             {
                 // Only a checked block needs to be remembered: what it was and where.
                 _slotKind[slot] = write ? KindWrite : KindRead;
@@ -436,6 +450,8 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
         }
         _rng = rng;
+        _seq = seq;
+        _pass = pass;
         _free = free;
         _writes = writes;
     }
@@ -451,7 +467,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     /// slot or queues its read-back; returns how many succeeded. <paramref name="latencyAt"/> is the reap time when
     /// latency is recorded for these, else 0.
     /// </summary>
-    /// <remarks>Compiled twice, like <see cref="PrepareFresh(int, bool)"/>: plain (<see cref="_plainReap"/>) has no call in its loop.</remarks>
+    /// <remarks>Compiled twice, like <see cref="PrepareFresh(int, bool, bool, bool)"/>: plain (<see cref="_plainReap"/>) has no call in its loop.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private long Reap(in IoUringCompletions cqes, long latencyAt, StrongBox? stop, bool plain)
     {
