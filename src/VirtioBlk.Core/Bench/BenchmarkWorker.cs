@@ -68,6 +68,12 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private ulong _rng;
     private ulong _seq;
     private ulong _pass;
+    private long _writes;
+    private readonly bool _plainPrepare; // fresh I/Os need no call: a plain block shape, no verified writes
+    private readonly bool _plainReap;    // completions need no call: no checks, no latency
+    private readonly bool _readsOnly;    // Read or Verify: no I/O of the run writes
+    private int _free;     // free slots: the top of _freeSlots
+    private int _pending;  // verified writes whose read-back is yet to be prepared: the top of _pendingReadBacks
 
     public readonly LongHistogram Slat = new(HighestLatencyNs, 3);
     public readonly LongHistogram Clat = new(HighestLatencyNs, 3);
@@ -91,6 +97,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         _verifyWrites = o.Verify && o.Operation == BenchmarkOperation.Write;
         _checks = o.Verifies;
         _shape = new IoShape(o.Path, o.Vectored, o.FixedBuffers, o.RegisteredFiles, geometry.LogicalBlockSize);
+        _plainPrepare = _shape.IsPlainBlock && !_verifyWrites && !_checks;
+        _plainReap = !_checks && !o.RecordLatency;
+        _readsOnly = o.Operation is BenchmarkOperation.Read or BenchmarkOperation.Verify;
         long bufferBytes = IoRules.CheckBufferBytes(_verifyWrites ? 2L * _bs : _bs, _depth, 1, IoKnob.QueueDepth);
         (_rangeStart, _rangeBlocks) = BenchmarkEngine.SliceOf(o, geometry, index);
         _rng = BlockVerifier.Mix(o.Seed ^ ((ulong)(index + 1) * 0x9E3779B97F4A7C15UL)) | 1;
@@ -190,18 +199,29 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     /// when a timed run stops issuing. All three are Stopwatch timestamps shared by every thread, so the per-second
     /// samples of all threads fall into the same seconds.
     /// </summary>
+    /// <remarks>
+    /// The loop runs once per thread for the whole run, so with tiered compilation (the default) it would start as
+    /// tier-0 code and live on in OSR code: it and its two per-I/O parts (<see cref="PrepareFresh"/> and
+    /// <see cref="Reap"/>) are compiled fully optimised at once instead (AggressiveOptimization), with the ring's
+    /// hot paths (<see cref="IoUring.GetSqe"/>, <see cref="IoShape.Prepare"/>, <see cref="IoUring.SubmitAndWait"/>
+    /// down to the io_uring_enter P/Invoke, the in-place CQE view) inlined. The per-I/O parts are methods of their
+    /// own so that their few hot values stay in registers; what only verification, latency recording or errors need
+    /// is out of line.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int cpu, long goTimestamp, long measureFrom, long endTimestamp, StrongBox stop)
     {
         if (cpu >= 0) Pin(cpu);
         Sys.Rusage r0 = default;
 
+        IoUring ring = _ring;
         bool latency = _o.RecordLatency;
         long ioLimit = _o.OnePass ? (long)_rangeBlocks : _o.IoCount;
         long freq = Stopwatch.Frequency;
         double ratePerTick = _o.RateIops > 0 ? (double)_o.RateIops / _o.Threads / freq : 0;
-        int free = _depth;
+        _free = _depth;
         for (int i = 0; i < _depth; i++) _freeSlots[i] = _depth - 1 - i;
-        int pending = 0;
+        _pending = 0;
         int submitBatch = Math.Max(1, Math.Min(_o.SubmitBatch, _depth));
         uint completeBatch = (uint)Math.Max(1, Math.Min(_o.CompleteBatch, _depth));
         int* prepped = stackalloc int[submitBatch];
@@ -221,8 +241,8 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 measuring = true;
                 StartTimestamp = measureFrom;
                 issuedBeforeMeasure = issued;
-                submitCalls0 = SubmitCalls; submitted0 = Submitted; reapCalls0 = ReapCalls; reaped0 = Reaped; writes0 = WritesIssued;
-                Slat.Reset(); Clat.Reset(); Lat.Reset();
+                submitCalls0 = SubmitCalls; submitted0 = Submitted; reapCalls0 = ReapCalls; reaped0 = Reaped; writes0 = _writes;
+                ResetHistograms();
                 Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
             }
             if (!stopping && (Volatile.Read(ref stop.Value)
@@ -232,14 +252,8 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
 
             // Read-backs of verified writes first: they are part of the write, not new I/O (no limit, no rate).
-            int toPrep = 0;
-            while (pending > 0 && toPrep < submitBatch)
-            {
-                int slot = _pendingReadBacks[--pending];
-                PrepareReadBack(slot);
-                _slotPrep[slot] = now;
-                prepped[toPrep++] = slot;
-            }
+            int toPrep = _pending > 0 ? PrepareReadBacks(submitBatch, now, prepped) : 0;
+            int free = _free;
             int fresh = stopping ? 0 : Math.Min(free, submitBatch - toPrep);
             if (ioLimit > 0 && measuring) fresh = (int)Math.Min(fresh, ioLimit - (issued - issuedBeforeMeasure));
             bool throttled = false;
@@ -252,24 +266,31 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                     throttled = true;
                 }
             }
-            for (int i = 0; i < fresh; i++)
+            if (fresh > 0)
             {
-                int slot = _freeSlots[--free];
-                Prepare(slot);
-                _slotPrep[slot] = now;
-                prepped[toPrep++] = slot;
+                if (!_plainPrepare) PrepareFreshAny(fresh);
+                else if (_pattern == BenchmarkPattern.Random) { if (_readsOnly) PrepareFreshPlainRandomReads(fresh); else PrepareFreshPlainRandom(fresh); }
+                else if (_readsOnly) PrepareFreshPlainSequentialReads(fresh);
+                else PrepareFreshPlainSequential(fresh);
+                if (latency)
+                {
+                    // The slots just taken are still in _freeSlots, above the new top.
+                    for (int i = free - 1; i >= free - fresh; i--)
+                    {
+                        int slot = _freeSlots[i];
+                        _slotPrep[slot] = now;
+                        prepped[toPrep + (free - 1 - i)] = slot;
+                    }
+                }
+                toPrep += fresh;
+                issued += fresh;
+                free -= fresh;
             }
-            issued += fresh;
-            long inFlight = _ring.InFlight + _ring.Unsubmitted;
+            long inFlight = ring.InFlight + ring.Unsubmitted;
             if (inFlight == 0)
             {
                 if (stopping) break;
-                if (throttled)
-                {
-                    // Nothing in flight and no token yet: sleep until the next one is due (at most 1 ms a time).
-                    long dueIn = (long)(issued / ratePerTick) + goTimestamp - Stopwatch.GetTimestamp();
-                    if (dueIn > 0) Thread.Sleep(TimeSpan.FromTicks(Math.Clamp(dueIn * TimeSpan.TicksPerSecond / freq, 1, TimeSpan.TicksPerMillisecond)));
-                }
+                if (throttled) SleepForToken(issued, ratePerTick, goTimestamp);
                 continue;
             }
 
@@ -281,51 +302,24 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 long submitAt = Stopwatch.GetTimestamp();
                 for (int i = 0; i < toPrep; i++) _slotSubmit[prepped[i]] = submitAt;
             }
-            int took = _ring.SubmitAndWait(wait);
+            int took = ring.SubmitAndWait(wait);
             if (toPrep > 0)
             {
                 SubmitCalls++;
                 Submitted += took;
             }
 
-            int n = _ring.PeekCompletions(_cqes);
+            // The ready CQEs are read where the kernel put them, then handed back with one head update.
+            IoUringCompletions cqes = ring.PeekCompletionsInPlace();
+            int n = cqes.Count;
             if (n > 0)
             {
                 ReapCalls++;
                 Reaped += n;
                 long doneAt = Stopwatch.GetTimestamp();
                 bool count = measuring && doneAt >= measureFrom;
-                long good = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    ref readonly IoUringCqe c = ref _cqes[i];
-                    int slot = (int)c.UserData;
-                    if (!_shape.Succeeded(c.Res, _bs))
-                    {
-                        if (Errors++ == 0) FirstError = c.Res;
-                        _freeSlots[free++] = slot;
-                        continue;
-                    }
-                    good++;
-                    if (latency && count)
-                    {
-                        long p = _slotPrep[slot], s = _slotSubmit[slot];
-                        Slat.RecordValue(Ns(s - p));
-                        Clat.RecordValue(Ns(doneAt - s));
-                        Lat.RecordValue(Ns(doneAt - p));
-                    }
-                    if (_checks)
-                    {
-                        byte kind = _slotKind[slot];
-                        if (kind == KindWrite)
-                        {
-                            _pendingReadBacks[pending++] = slot; // the slot stays taken until its read-back is checked
-                            continue;
-                        }
-                        CheckBlock(slot, kind == KindReadBack, stop);
-                    }
-                    _freeSlots[free++] = slot;
-                }
+                long good = _plainReap ? ReapPlain(cqes) : ReapAny(cqes, latency && count ? doneAt : 0, stop);
+                ring.AdvanceCompletions(cqes);
                 completed += good;
                 Volatile.Write(ref _completed, completed);
                 if (count && good > 0)
@@ -344,8 +338,8 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             // Stopped inside the ramp: nothing was measured.
             StartTimestamp = EndTimestamp = measureFrom;
             issuedBeforeMeasure = issued;
-            submitCalls0 = SubmitCalls; submitted0 = Submitted; reapCalls0 = ReapCalls; reaped0 = Reaped; writes0 = WritesIssued;
-            Slat.Reset(); Clat.Reset(); Lat.Reset();
+            submitCalls0 = SubmitCalls; submitted0 = Submitted; reapCalls0 = ReapCalls; reaped0 = Reaped; writes0 = _writes;
+            ResetHistograms();
             Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
         }
         else if (EndTimestamp < StartTimestamp)
@@ -355,11 +349,223 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         MeasuredIos = measured;
         SecondsRecorded = lastSecond + 1;
-        SubmitCalls -= submitCalls0; Submitted -= submitted0; ReapCalls -= reapCalls0; Reaped -= reaped0; WritesIssued -= writes0;
+        SubmitCalls -= submitCalls0; Submitted -= submitted0; ReapCalls -= reapCalls0; Reaped -= reaped0;
+        WritesIssued = _writes - writes0;
         Sys.Rusage r1;
         Sys.GetRusage(Sys.RUSAGE_THREAD, &r1);
         UserCpu = TimeSpan.FromMicroseconds((r1.UtimeSec - r0.UtimeSec) * 1_000_000 + r1.UtimeUsec - r0.UtimeUsec);
         SystemCpu = TimeSpan.FromMicroseconds((r1.StimeSec - r0.StimeSec) * 1_000_000 + r1.StimeUsec - r0.StimeUsec);
+    }
+
+    /// <summary>
+    /// Takes <paramref name="fresh"/> free slots and prepares a new I/O in each, into the SQ (not submitted). The
+    /// state it advances (offset generator, free-slot top, write count) is in locals for the batch and written back.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshPlainRandomReads(int fresh) => PrepareFresh(fresh, plain: true, random: true, readsOnly: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshPlainRandom(int fresh) => PrepareFresh(fresh, plain: true, random: true, readsOnly: false);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshPlainSequentialReads(int fresh) => PrepareFresh(fresh, plain: true, random: false, readsOnly: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshPlainSequential(int fresh) => PrepareFresh(fresh, plain: true, random: false, readsOnly: false);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void PrepareFreshAny(int fresh) => PrepareFresh(fresh, plain: false, _pattern == BenchmarkPattern.Random, _readsOnly);
+
+    /// <remarks>
+    /// Compiled five times: with <paramref name="plain"/> true (see <see cref="_plainPrepare"/>) and each of
+    /// <paramref name="random"/> and <paramref name="readsOnly"/> as constants, the knobs' branches fold away, and
+    /// with no call in the loop its values stay in registers (x86-64 keeps only five across a call).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PrepareFresh(int fresh, bool plain, bool random, bool readsOnly)
+    {
+        // All the SQEs of the batch at once: at most the depth is in flight and the SQ has that many entries.
+        IoUringSqes sqes = _ring.GetSqes(fresh);
+        if (sqes.Count != fresh) ThrowSqFull();
+        IoShape shape = _shape;
+        int[] freeSlots = _freeSlots;
+        byte* bufferBase = _bufferBase;
+        IoVec* iovecBase = _iovecBase;
+        int bs = _bs, sqeSize = _sqeSize, sqeFd = _sqeFd;
+        ulong rangeStart = _rangeStart, rangeBlocks = _rangeBlocks;
+        bool checks = !plain && _checks;
+        bool allWrites = _operation == BenchmarkOperation.Write, mixed = _operation == BenchmarkOperation.Mixed;
+        ulong rng = _rng, seq = _seq, pass = _pass;
+        int free = _free;
+        long writes = _writes;
+        for (int i = 0; i < fresh; i++)
+        {
+            int slot = freeSlots[--free];
+
+            // xorshift64: cheap, allocation-free, and good enough to spread offsets and to mix reads with writes.
+            ulong x = rng;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            rng = x;
+            ulong block;
+            ulong blockPass = pass;
+            if (random)
+            {
+                block = MulHigh(x, rangeBlocks); // x * blocks / 2^64: a uniform block without a division
+            }
+            else
+            {
+                block = seq;
+                if (++seq == rangeBlocks)
+                {
+                    seq = 0;
+                    pass++;
+                }
+            }
+            ulong offset = rangeStart + block * (ulong)bs;
+            bool write = !readsOnly && (allWrites || (mixed && (int)((x >> 40) % 100) >= _readPercent));
+            byte* buf = bufferBase + (long)slot * bs;
+            if (write)
+            {
+                writes++;
+                // Sequential passes are generations 1, 2, ...; random writes all carry generation 1, so two writes of
+                // one block in flight at once write the same bytes and a read-back cannot catch a legitimate race.
+                if (!plain && _verifyWrites) FillForVerify(slot, buf, offset, random ? 1 : blockPass + 1);
+            }
+            if (checks)
+            {
+                // Only a checked block needs to be remembered: what it was and where.
+                _slotKind[slot] = write ? KindWrite : KindRead;
+                _slotOffset[slot] = offset;
+            }
+            if (plain)
+            {
+                shape.PreparePlainBlock(sqes.UncheckedAt(i), sqeFd, write, buf, bs, offset, (ulong)slot);
+            }
+            else
+            {
+                IoVec* iov = iovecBase == null ? null : iovecBase + slot * IoShape.MaxIovecs;
+                shape.Prepare(sqes.UncheckedAt(i), sqeSize, sqeFd, write, buf, bs, offset, iov, (ulong)slot);
+            }
+        }
+        _rng = rng;
+        _seq = seq;
+        _pass = pass;
+        _free = free;
+        _writes = writes;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private long ReapPlain(in IoUringCompletions cqes) => Reap(cqes, 0, null, plain: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private long ReapAny(in IoUringCompletions cqes, long latencyAt, StrongBox stop) => Reap(cqes, latencyAt, stop, plain: false);
+
+    /// <summary>
+    /// Judges every completion of <paramref name="cqes"/> (in place; the caller advances the CQ after), frees its
+    /// slot or queues its read-back; returns how many succeeded. <paramref name="latencyAt"/> is the reap time when
+    /// latency is recorded for these, else 0.
+    /// </summary>
+    /// <remarks>Compiled twice, like <see cref="PrepareFresh(int, bool, bool, bool)"/>: plain (<see cref="_plainReap"/>) has no call in its loop.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long Reap(in IoUringCompletions cqes, long latencyAt, StrongBox? stop, bool plain)
+    {
+        int[] freeSlots = _freeSlots;
+        int bs = _bs, ok = _shape.SuccessResult(_bs);
+        bool checks = _checks;
+        int free = _free;
+        long good = 0;
+        IoUringCompletions view = cqes; // a local copy: its fields can live in registers
+        int n = view.Count;
+        for (int i = 0; i < n; i++)
+        {
+            ref readonly IoUringCqe c = ref view.UncheckedAt(i);
+            int slot = (int)c.UserData;
+            if (c.Res != ok) // _shape.Succeeded(c.Res, bs), with the answer it wants looked up once
+            {
+                if (Errors++ == 0) FirstError = c.Res;
+                freeSlots[free++] = slot;
+                continue;
+            }
+            good++;
+            if (plain) goto Free;
+            if (latencyAt != 0) RecordLatency(slot, latencyAt);
+            if (checks)
+            {
+                byte kind = _slotKind[slot];
+                if (kind == KindWrite)
+                {
+                    _pendingReadBacks[_pending++] = slot; // the slot stays taken until its read-back is checked
+                    continue;
+                }
+                CheckBlock(slot, kind == KindReadBack, stop!);
+            }
+        Free:
+            freeSlots[free++] = slot;
+        }
+        _free = free;
+        return good;
+    }
+
+    /// <summary>Prepares queued read-backs of verified writes, up to a submit batch; returns how many.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int PrepareReadBacks(int submitBatch, long now, int* prepped)
+    {
+        int toPrep = 0;
+        while (_pending > 0 && toPrep < submitBatch)
+        {
+            int slot = _pendingReadBacks[--_pending];
+            PrepareReadBack(slot);
+            _slotPrep[slot] = now;
+            prepped[toPrep++] = slot;
+        }
+        return toPrep;
+    }
+
+    /// <summary>The high half of the 128-bit product, in one instruction where there is one (no stack temporary for the low half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong MulHigh(ulong a, ulong b)
+    {
+        if (System.Runtime.Intrinsics.X86.Bmi2.X64.IsSupported) return System.Runtime.Intrinsics.X86.Bmi2.X64.MultiplyNoFlags(a, b);
+        if (System.Runtime.Intrinsics.Arm.ArmBase.Arm64.IsSupported) return System.Runtime.Intrinsics.Arm.ArmBase.Arm64.MultiplyHigh(a, b);
+        return Math.BigMul(a, b, out _);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowSqFull() => throw new InvalidOperationException("The submission queue has less room than the free slots: a bookkeeping error.");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ResetHistograms()
+    {
+        Slat.Reset();
+        Clat.Reset();
+        Lat.Reset();
+    }
+
+    /// <summary>Nothing in flight and no token yet: sleeps until the next one is due (at most 1 ms a time).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SleepForToken(long issued, double ratePerTick, long goTimestamp)
+    {
+        long dueIn = (long)(issued / ratePerTick) + goTimestamp - Stopwatch.GetTimestamp();
+        if (dueIn > 0) Thread.Sleep(TimeSpan.FromTicks(Math.Clamp(dueIn * TimeSpan.TicksPerSecond / Stopwatch.Frequency, 1, TimeSpan.TicksPerMillisecond)));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RecordLatency(int slot, long doneAt)
+    {
+        long p = _slotPrep[slot], s = _slotSubmit[slot];
+        Slat.RecordValue(Ns(s - p));
+        Clat.RecordValue(Ns(doneAt - s));
+        Lat.RecordValue(Ns(doneAt - p));
+    }
+
+    /// <summary>A verified write's bytes: the header (offset, seed, generation) and the checked payload.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FillForVerify(int slot, byte* buf, ulong offset, ulong generation)
+    {
+        _slotGeneration[slot] = generation;
+        BlockVerifier.Fill(new Span<byte>(buf, _bs), offset, _seed, generation, _buffer);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -380,60 +586,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Prepare(int slot)
-    {
-        // xorshift64: cheap, allocation-free, and good enough to spread offsets and to mix reads with writes.
-        ulong x = _rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        _rng = x;
-        ulong block;
-        ulong pass = _pass;
-        if (_pattern == BenchmarkPattern.Random)
-        {
-            block = Math.BigMul(x, _rangeBlocks, out _); // x * blocks / 2^64: a uniform block without a division
-        }
-        else
-        {
-            block = _seq;
-            if (++_seq == _rangeBlocks)
-            {
-                _seq = 0;
-                _pass++;
-            }
-        }
-        ulong offset = _rangeStart + block * (ulong)_bs;
-        bool write = _operation switch
-        {
-            BenchmarkOperation.Write => true,
-            BenchmarkOperation.Mixed => (int)((x >> 40) % 100) >= _readPercent,
-            _ => false,
-        };
-        byte* buf = _bufferBase + (long)slot * _bs;
-        if (write)
-        {
-            WritesIssued++;
-            if (_verifyWrites)
-            {
-                // Sequential passes are generations 1, 2, ...; random writes all carry generation 1, so two writes of
-                // one block in flight at once write the same bytes and a read-back cannot catch a legitimate race.
-                ulong generation = _pattern == BenchmarkPattern.Random ? 1 : pass + 1;
-                _slotGeneration[slot] = generation;
-                BlockVerifier.Fill(new Span<byte>(buf, _bs), offset, _seed, generation, _buffer);
-            }
-        }
-        if (_checks)
-        {
-            // Only a checked block needs to be remembered: what it was and where.
-            _slotKind[slot] = write ? KindWrite : KindRead;
-            _slotOffset[slot] = offset;
-        }
-        IoVec* iov = _iovecBase == null ? null : _iovecBase + slot * IoShape.MaxIovecs;
-        _shape.Prepare(_ring.GetSqe(), _sqeSize, _sqeFd, write, buf, _bs, offset, iov, (ulong)slot);
-    }
-
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void PrepareReadBack(int slot)
     {
         byte* buf = _readBack + (long)slot * _bs;
@@ -444,6 +597,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         _shape.Prepare(_ring.GetSqe(), _sqeSize, _sqeFd, false, buf, _bs, _slotOffset[slot], iov, (ulong)slot);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void CheckBlock(int slot, bool readBack, StrongBox stop)
     {
         byte* buf = (readBack ? _readBack : _bufferBase) + (long)slot * _bs;

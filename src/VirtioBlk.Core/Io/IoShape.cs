@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using VirtioBlk.Core.Abi;
 using VirtioBlk.Core.Devices;
@@ -28,7 +29,16 @@ public readonly unsafe struct IoShape
         FixedBuffer = fixedBuffer;
         RegisteredFile = registeredFile;
         LogicalBlockSize = logicalBlockSize;
+        // Everything about the SQE that does not change per I/O is decided here, once, so that Prepare's common case
+        // is a handful of stores the JIT inlines into the loop that calls it.
+        _readOp = (byte)BlockOp(vectored, fixedBuffer, write: false);
+        _writeOp = (byte)BlockOp(vectored, fixedBuffer, write: true);
+        _sqeFlags = registeredFile ? (byte)IoSqeFlags.FixedFile : (byte)0;
+        _plainBlock = path != IoPathKind.Passthrough && !vectored;
     }
+
+    private readonly byte _readOp, _writeOp, _sqeFlags;
+    private readonly bool _plainBlock; // a block-device read/write of one buffer: the inlined case of Prepare
 
     public IoPathKind Path { get; }
 
@@ -51,8 +61,39 @@ public readonly unsafe struct IoShape
     /// <paramref name="iovecs"/> is this I/O's own room for <see cref="MaxIovecs"/> entries. A registered buffer is
     /// index 0. Passthrough sectors are 512-byte units whatever the logical block size.
     /// </summary>
+    /// <remarks>
+    /// A plain block-device read or write (no iovecs) is filled right here, small enough to be inlined into the
+    /// caller's loop; passthrough commands and vectored I/O go to <see cref="PrepareCommandOrVectored"/>.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prepare(IoUringSqe* sqe, int sqeSize, int fd, bool write, byte* buffer, int length, ulong byteOffset, IoVec* iovecs, ulong userData)
+    {
+        if (_plainBlock)
+        {
+            PreparePlainBlock(sqe, fd, write, buffer, length, byteOffset, userData);
+            return;
+        }
+
+        PrepareCommandOrVectored(sqe, sqeSize, fd, write, buffer, length, byteOffset, iovecs, userData);
+    }
+
+    /// <summary>True for a block-device shape without iovecs: <see cref="Prepare"/> then needs no call (see <see cref="PreparePlainBlock"/>).</summary>
+    internal bool IsPlainBlock => _plainBlock;
+
+    /// <summary>
+    /// <see cref="Prepare"/>'s case for a shape that <see cref="IsPlainBlock"/>: for a loop that checked that once
+    /// and must not have a call in it (a call on any path costs the loop its registers).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void PreparePlainBlock(IoUringSqe* sqe, int fd, bool write, byte* buffer, int length, ulong byteOffset, ulong userData)
+    {
+        Debug.Assert(_plainBlock);
+        // IOSQE_FIXED_FILE or 0; buf_index 0 is the one registered buffer (PrepRw clears it).
+        Sqe.PrepRwWithFlags(sqe, (IoUringOp)(write ? _writeOp : _readOp), _sqeFlags, fd, (ulong)buffer, (uint)length, byteOffset, userData);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PrepareCommandOrVectored(IoUringSqe* sqe, int sqeSize, int fd, bool write, byte* buffer, int length, ulong byteOffset, IoVec* iovecs, ulong userData)
     {
         void* data = buffer;
         uint dataLength = (uint)length;
@@ -69,18 +110,7 @@ public readonly unsafe struct IoShape
         }
         else
         {
-            IoUringOp op = (Vectored, FixedBuffer, write) switch
-            {
-                (true, true, false) => IoUringOp.ReadvFixed,
-                (true, true, true) => IoUringOp.WritevFixed,
-                (true, false, false) => IoUringOp.Readv,
-                (true, false, true) => IoUringOp.Writev,
-                (false, true, false) => IoUringOp.ReadFixed,
-                (false, true, true) => IoUringOp.WriteFixed,
-                (false, false, false) => IoUringOp.Read,
-                _ => IoUringOp.Write,
-            };
-            Sqe.PrepRw(sqe, op, fd, (ulong)data, dataLength, byteOffset, userData);
+            Sqe.PrepRw(sqe, BlockOp(Vectored, FixedBuffer, write), fd, (ulong)data, dataLength, byteOffset, userData);
             // buf_index 0: the one registered buffer (PrepRw cleared it).
         }
 
@@ -89,6 +119,18 @@ public readonly unsafe struct IoShape
             Sqe.SetFixedFile(sqe);
         }
     }
+
+    private static IoUringOp BlockOp(bool vectored, bool fixedBuffer, bool write) => (vectored, fixedBuffer, write) switch
+    {
+        (true, true, false) => IoUringOp.ReadvFixed,
+        (true, true, true) => IoUringOp.WritevFixed,
+        (true, false, false) => IoUringOp.Readv,
+        (true, false, true) => IoUringOp.Writev,
+        (false, true, false) => IoUringOp.ReadFixed,
+        (false, true, true) => IoUringOp.WriteFixed,
+        (false, false, false) => IoUringOp.Read,
+        _ => IoUringOp.Write,
+    };
 
     /// <summary>
     /// The one iovec splitter: up to <see cref="MaxIovecs"/> contiguous pieces, each a whole number of
@@ -112,7 +154,11 @@ public readonly unsafe struct IoShape
 
     /// <summary>Whether a completion of an I/O of <paramref name="expected"/> bytes succeeded in full (the hot-path test).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool Succeeded(int res, int expected) => Path == IoPathKind.Passthrough ? res == 0 : res == expected;
+    public bool Succeeded(int res, int expected) => res == SuccessResult(expected);
+
+    /// <summary>The one cqe->res that <see cref="Succeeded"/> accepts for an I/O of <paramref name="expected"/> bytes: 0 for a passthrough command, else the byte count. For a loop that compares once per CQE.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int SuccessResult(int expected) => Path == IoPathKind.Passthrough ? 0 : expected;
 
     /// <summary>The failure a completion stands for, or null when it succeeded (see <see cref="VirtioBlkCommand.Decode"/>).</summary>
     public IoUringException? Failure(int res, int expected, bool write, string path)
