@@ -299,7 +299,7 @@ public sealed unsafe class SectorIoSession : IDisposable
                     lastProgress = Stopwatch.GetTimestamp();
                 }
             }
-            if (failure is not null) throw failure;
+            if (failure is not null) throw DiskRemoval.Classify(failure, Disk.Disk, DevicePath); // a removed disk says so
             cancel.ThrowIfCancellationRequested();
             progress?.Invoke(done);
         }
