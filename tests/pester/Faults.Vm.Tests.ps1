@@ -26,11 +26,16 @@ BeforeAll {
     function New-Pattern([int] $Length, [int] $Seed) { $b = [byte[]]::new($Length); [Random]::new($Seed).NextBytes($b); , $b }
     function Test-SameBytes([byte[]] $A, [byte[]] $B) { $A.Length -eq $B.Length -and [System.Linq.Enumerable]::SequenceEqual($A, $B) }
 
-    # Runs $Script, returning what it output, its error records and its warnings, without stopping on either.
+    # Runs $Script, returning what it output, its error records and its warnings apart, without stopping on either.
     function Invoke-Captured([scriptblock] $Script) {
-        $errs = $null; $warns = $null
-        $out = & $Script -ErrorAction SilentlyContinue -ErrorVariable errs -WarningAction SilentlyContinue -WarningVariable warns
-        [pscustomobject]@{ Output = @($out); Errors = @($errs); Warnings = @($warns) }
+        $ErrorActionPreference = 'Continue'
+        $WarningPreference = 'Continue'
+        $all = @(& $Script 2>&1 3>&1)
+        [pscustomobject]@{
+            Output = @($all | Where-Object { $_ -isnot [System.Management.Automation.ErrorRecord] -and $_ -isnot [System.Management.Automation.WarningRecord] })
+            Errors = @($all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
+            Warnings = @($all | Where-Object { $_ -is [System.Management.Automation.WarningRecord] })
+        }
     }
 
     # "sectors A..B" in an error message, as numbers.
