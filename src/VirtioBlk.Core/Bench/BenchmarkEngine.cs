@@ -211,7 +211,7 @@ public static class BenchmarkEngine
             }
         }
         Exception? runError = errors.FirstOrDefault(e => e is not null);
-        if (watchRemoval && (removed || runError is IoUringException io && DiskRemoval.MayMeanRemoval(io.Errno) && DiskRemoval.WaitGone(g.Name, DiskRemoval.Grace)))
+        if (watchRemoval && (removed || runError is IoUringException io && DiskRemoval.MayMeanRemoval(io.Errno) && DiskRemoval.WaitGone(g.Name, DiskRemoval.GraceFor(io.Errno))))
         {
             long done = workers.Sum(w => w?.Completed ?? 0), failed = workers.Sum(w => w?.Errors ?? 0);
             int first = workers.Select(w => w?.FirstError ?? 0).FirstOrDefault(e => e != 0);

@@ -12,8 +12,17 @@ namespace VirtioBlk.Core.Devices;
 /// </summary>
 public static class DiskRemoval
 {
-    /// <summary>How long a failed transfer waits for /sys/block/NAME to vanish before it reports the failure as what it is.</summary>
+    /// <summary>
+    /// How long a failed transfer waits for /sys/block/NAME to vanish before it reports the failure as what it is:
+    /// 1 s after an EIO (a bad sector is far likelier), 5 s after ENODEV/ENXIO (the kernel says the device is going).
+    /// </summary>
     public static readonly TimeSpan Grace = TimeSpan.FromSeconds(1);
+
+    /// <summary>The wait after ENODEV or ENXIO; see <see cref="Grace"/>.</summary>
+    public static readonly TimeSpan NoDeviceGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>The wait for <paramref name="errno"/>.</summary>
+    public static TimeSpan GraceFor(Errno errno) => errno == Errno.EIO ? Grace : NoDeviceGrace;
 
     /// <summary>Whether /sys/block/<paramref name="disk"/> is gone now.</summary>
     public static bool IsGone(string disk) => !Directory.Exists(Path.Combine(Sysfs.BlockRoot, disk));
@@ -36,12 +45,12 @@ public static class DiskRemoval
 
     /// <summary>
     /// <paramref name="failure"/> as a <see cref="DiskRemovedException"/> when the disk went away (waiting up to
-    /// <see cref="Grace"/> for it to vanish), else <paramref name="failure"/> itself.
+    /// <see cref="GraceFor"/> for it to vanish), else <paramref name="failure"/> itself.
     /// </summary>
     public static IoUringException Classify(IoUringException failure, string disk, string path)
     {
         ArgumentNullException.ThrowIfNull(failure);
-        if (failure is DiskRemovedException || !MayMeanRemoval(failure.Errno) || !WaitGone(disk, Grace))
+        if (failure is DiskRemovedException || !MayMeanRemoval(failure.Errno) || !WaitGone(disk, GraceFor(failure.Errno)))
         {
             return failure;
         }
