@@ -1,10 +1,10 @@
 #Requires -Version 7.4
 # Issue 12 section 2 through the module's cmdlets, on the test VM's disk matrix (tests/vm/README.md): I/O errors
 # (vbfault), a read-only disk (vbro), 4 KiB logical blocks (vb4k), the end of a 16 TiB disk (vbnull), a disk removed
-# mid-I/O (vbmq, QMP device_del/device_add), a flush that reaches the device (QEMU's flush_operations) and a
+# mid-I/O (Removal.Vm.Tests.ps1), a flush that reaches the device (QEMU's flush_operations) and a
 # two-thread benchmark (vbmq), each on both paths and, where it applies, polled. The C witness
 # (tests/vm/guest-matrix.sh, guest-removal.sh) shows the same at the syscall level.
-# Tagged VM (and VmDebug for the fault and removal tests, which also run on the debug kernel); on a host without
+# Tagged VM (and VmDebug for the fault tests, which also run on the debug kernel); on a host without
 # the guest's disks every test skips with the reason.
 
 BeforeAll {
@@ -44,12 +44,18 @@ BeforeAll {
         $null
     }
 
-    # The io_uring fds of this process, and every fd whose target is one of $Nodes.
+    # This process's open fds as "N -> TARGET" (anon_inode:[io_uring] for a ring, /dev/vdX for a disk).
     function Get-FdTargets {
         foreach ($f in Get-ChildItem /proc/self/fd -ErrorAction Ignore) {
             $t = try { $f.LinkTarget } catch { $null }
-            if ($t) { $t }
+            if ($t) { "$($f.Name) -> $t" }
         }
+    }
+
+    # The rings this process has open now that it did not have in $Before (fd numbers with the same target are
+    # the same ring: an old ring that is closed meanwhile does not hide a new one).
+    function Get-NewRings([string[]] $Before) {
+        @(Get-FdTargets | Where-Object { $_ -like '*io_uring*' -and $_ -notin $Before })
     }
 }
 
@@ -346,97 +352,5 @@ Describe 'Multi-queue (vbmq): two threads, one ring each' -Tags VM {
         $r.Threads | Should -Be 2
         $r.TotalIos | Should -Be 2000
         @($r.ThreadCpus -split '[^0-9]+' | Where-Object { $_ } | Sort-Object -Unique).Count | Should -Be 2 -Because "each thread runs on its own CPU, so blk-mq gives each its own queue ($($r.ThreadCpus))"
-    }
-}
-
-Describe 'A disk removed mid-I/O (vbmq, QMP device_del)' -Tags 'VM', 'VmDebug' {
-    BeforeAll {
-        # 10 s is the contract; the debug kernel's boot (KASAN, lockdep under TCG) sets a wider bound for the log.
-        $Bound = [math]::Max(10, [double]($env:VBK_REMOVAL_BOUND_S ?? 10))
-    }
-
-    AfterEach {
-        # Whatever happened, the matrix is whole again for the tests after this one.
-        if ((Test-VbkQmp) -and -not (Get-VbkGuestDisk vbmq)) {
-            try { Invoke-VbkQmp 'device_add vbmq' | Out-Null } catch { Write-Warning "device_add vbmq: $_" }
-            Wait-VbkGuestDisk vbmq -TimeoutSeconds 30 | Out-Null
-        }
-    }
-
-    It '<What> on <Mode> (Poll=<Poll>) ends within the bound with an ErrorRecord saying the disk went away, and leaves no fd or ring' -TestCases @(
-        foreach ($m in 'Passthrough', 'Block') { foreach ($p in $false, $true) { @{ What = 'a QD32 benchmark'; Mode = $m; Poll = $p } } }
-        foreach ($m in 'Passthrough', 'Block') { @{ What = 'a 64 MiB read'; Mode = $m; Poll = $false } }
-        @{ What = 'a 64 MiB read'; Mode = 'Passthrough'; Poll = $true }
-    ) {
-        $disk = Get-FaultDisk vbmq -Qmp
-        if (-not $disk) { return }
-        $nodes = @($disk.Path, $disk.CharDevicePath)
-        $fdsBefore = @(Get-FdTargets)
-        $ringsBefore = @($fdsBefore | Where-Object { $_ -like '*io_uring*' }).Count
-        $bench = $What -like '*benchmark*'
-        if (-not $bench) {
-            # A 64 MiB read takes well under a second here: QEMU throttles this disk's reads to 8 MiB/s so that
-            # device_del arrives while it runs. The throttle goes with the device.
-            Invoke-VbkQmp ('{"execute":"block_set_io_throttle","arguments":{"id":"vbmq","bps":0,"bps_rd":8388608,"bps_wr":0,"iops":0,"iops_rd":0,"iops_wr":0}}') | Out-Null
-        }
-
-        $ps = [powershell]::Create()
-        $null = $ps.AddScript({
-                param($Manifest, $DiskPath, $Mode, $Poll, $Bench)
-                Import-Module $Manifest -ErrorAction Stop
-                if ($Bench) {
-                    Invoke-VirtioBlkBenchmark $DiskPath -Mode $Mode -Poll:$Poll -QueueDepth 32 -SubmitBatch 8 -CompleteBatch 8 -Seconds 120 -NoLatency
-                }
-                else {
-                    Read-VirtioBlkSector $DiskPath -Sector 0 -Count 131072 -Mode $Mode -Poll:$Poll -Raw
-                }
-            }).AddParameters(@{ Manifest = $Manifest; DiskPath = $disk.Path; Mode = $Mode; Poll = $Poll; Bench = $bench })
-        $handle = $ps.BeginInvoke()
-        try {
-            # The I/O runs once the cmdlet's ring is open in this process (QMP round trips under the load take a minute
-            # under TCG, so QEMU's counters cannot tell); a benchmark gets 3 s more to be at full depth.
-            $deadline = [DateTime]::UtcNow.AddSeconds(120)
-            while (@(Get-FdTargets | Where-Object { $_ -like '*io_uring*' }).Count -le $ringsBefore -and -not $handle.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
-                Start-Sleep -Milliseconds 100
-            }
-            if ($bench) { Start-Sleep -Seconds 3 }
-            $handle.IsCompleted | Should -BeFalse -Because "the I/O must still run when the disk is removed ($($ps.Streams.Error | Select-Object -First 1))"
-
-            $clock = [Diagnostics.Stopwatch]::StartNew()
-            Invoke-VbkQmp 'device_del vbmq' | Out-Null
-            $deleted = $clock.Elapsed.TotalSeconds
-            $ended = $handle.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds([math]::Max(1, $Bound + 20 - $deleted)))
-            $endedAt = $clock.Elapsed.TotalSeconds
-            $ended | Should -BeTrue -Because "the cmdlet must not hang ($endedAt s after device_del was sent)"
-            Write-Host "    # $What on $Mode (Poll=$Poll): device_del answered after $([math]::Round($deleted, 1)) s, the cmdlet ended after $([math]::Round($endedAt, 1)) s"
-            $endedAt | Should -BeLessOrEqual $Bound -Because 'the cmdlet ends within the bound of the disk going away'
-
-            $output = @($ps.EndInvoke($handle))
-            $errors = @($ps.Streams.Error)
-            $output | Should -BeNullOrEmpty -Because 'an interrupted run is no result'
-            $errors.Count | Should -Be 1 -Because ($errors | ForEach-Object { "$($_.FullyQualifiedErrorId): $_" }) -join '; '
-            $errors[0].FullyQualifiedErrorId | Should -BeLike 'VirtioBlkDiskRemoved,*'
-            $errors[0].Exception.Message | Should -BeLike "*$($disk.Name)*went away*"
-        }
-        finally {
-            if (-not $handle.IsCompleted) { $null = $ps.BeginStop($null, $null) }
-            else { $ps.Dispose() }
-        }
-
-        # No fd or ring is left in this process.
-        $fdsAfter = @(Get-FdTargets)
-        @($fdsAfter | Where-Object { $t = $_; $nodes | Where-Object { $t -like "$_*" } }) | Should -BeNullOrEmpty
-        @($fdsAfter | Where-Object { $_ -like '*io_uring*' }).Count | Should -Be $ringsBefore
-        Get-VirtioBlkDevice | Where-Object Serial -EQ 'vbmq' | Should -BeNullOrEmpty
-        Test-Path $disk.CharDevicePath | Should -BeFalse
-
-        # Back after device_add: both paths work again.
-        Invoke-VbkQmp 'device_add vbmq' | Out-Null
-        Wait-VbkGuestDisk vbmq -TimeoutSeconds 30 | Should -BeTrue
-        $back = Get-VirtioBlkDevice | Where-Object Serial -EQ 'vbmq'
-        $back | Should -Not -BeNullOrEmpty
-        (Read-VirtioBlkSector $back.Path -Sector 0 -Count 64 -Mode $Mode -Poll:$Poll -ErrorAction Stop).Length | Should -Be 32KB
-        $again = Invoke-VirtioBlkBenchmark $back.Path -Mode $Mode -Poll:$Poll -QueueDepth 32 -IoCount 500 -NoLatency -ErrorAction Stop
-        $again.Errors | Should -Be 0
     }
 }
