@@ -80,7 +80,6 @@ Describe 'A disk removed mid-I/O (vbmq, QMP device_del)' -Tags 'VM', 'VmDebug' {
         $disk = Get-FaultDisk vbmq -Qmp
         if (-not $disk) { return }
         $nodes = @($disk.Path, $disk.CharDevicePath)
-        $fdsBefore = @(Get-FdTargets)
         $bench = $What -like '*benchmark*'
         if (-not $bench) {
             # A 64 MiB read takes well under a second here: QEMU throttles this disk's reads to 8 MiB/s so that
@@ -88,60 +87,72 @@ Describe 'A disk removed mid-I/O (vbmq, QMP device_del)' -Tags 'VM', 'VmDebug' {
             Invoke-VbkQmp ('{"execute":"block_set_io_throttle","arguments":{"id":"/machine/peripheral/vbmq/virtio-backend","bps":0,"bps_rd":8388608,"bps_wr":0,"iops":0,"iops_rd":0,"iops_wr":0}}') | Out-Null
         }
 
-        $sync = [hashtable]::Synchronized(@{})
-        $ps = [powershell]::Create()
-        $null = $ps.AddScript({
-                param($Manifest, $DiskPath, $Mode, $Poll, $Bench, $Sync)
-                Import-Module $Manifest -ErrorAction Stop
-                $Sync.Started = [DateTime]::UtcNow
-                if ($Bench) {
-                    # At a capped rate: a benchmark at full speed starved this test's own thread for its whole run under TCG.
-                    Invoke-VirtioBlkBenchmark $DiskPath -Mode $Mode -Poll:$Poll -QueueDepth 32 -SubmitBatch 8 -CompleteBatch 8 -RateIops 3000 -Seconds 60 -NoLatency
-                }
-                else {
-                    Read-VirtioBlkSector $DiskPath -Sector 0 -Count 131072 -Mode $Mode -Poll:$Poll -Raw
-                }
-            }).AddParameters(@{ Manifest = $Manifest; DiskPath = $disk.Path; Mode = $Mode; Poll = $Poll; Bench = $bench; Sync = $sync })
-        $handle = $ps.BeginInvoke()
+        # The cmdlet runs in a pwsh process of its own: run in a runspace of this process it starved this test's
+        # thread until it had finished (seen in the guest under TCG), so device_del always came too late. The child
+        # reports its output, its error records and its open fds (after the cmdlet, before it exits) as JSON.
+        $out = Join-Path ([IO.Path]::GetTempPath()) "vbk-removal-$PID-$([guid]::NewGuid().ToString('n')).json"
+        $child = Join-Path ([IO.Path]::GetTempPath()) 'vbk-removal-child.ps1'
+        Set-Content $child @'
+param([string] $Manifest, [string] $DiskPath, [string] $Mode, [switch] $Poll, [switch] $Bench, [string] $Out)
+Import-Module $Manifest -ErrorAction Stop
+Set-Content "$Out.started" ([DateTime]::UtcNow.ToString('o'))
+$errs = $null
+$result = if ($Bench) {
+    Invoke-VirtioBlkBenchmark $DiskPath -Mode $Mode -Poll:$Poll -QueueDepth 32 -SubmitBatch 8 -CompleteBatch 8 -Seconds 60 -NoLatency -ErrorAction SilentlyContinue -ErrorVariable errs
+} else {
+    Read-VirtioBlkSector $DiskPath -Sector 0 -Count 131072 -Mode $Mode -Poll:$Poll -Raw -ErrorAction SilentlyContinue -ErrorVariable errs
+}
+$fds = @(foreach ($f in Get-ChildItem /proc/self/fd -ErrorAction Ignore) { $t = try { $f.LinkTarget } catch { $null }; if ($t) { "$($f.Name) -> $t" } })
+[pscustomobject]@{
+    Output = @($result | ForEach-Object { if ($_ -is [byte[]]) { "$($_.Length) bytes" } else { "$($_.TotalIos) I/Os, $($_.Errors) errors ($($_.FirstError)) in $($_.RunSeconds) s" } })
+    Errors = @($errs | ForEach-Object { [pscustomobject]@{ Id = $_.FullyQualifiedErrorId; Message = $_.Exception.Message } })
+    Fds = $fds
+} | ConvertTo-Json -Depth 4 | Set-Content $Out
+'@
+        $argv = @('-NoProfile', '-File', $child, '-Manifest', $Manifest, '-DiskPath', $disk.Path, '-Mode', $Mode, '-Out', $out)
+        if ($Poll) { $argv += '-Poll' }
+        if ($bench) { $argv += '-Bench' }
+        $proc = Start-Process pwsh -ArgumentList $argv -PassThru
         try {
-            # The cmdlet starts once the module is imported in its runspace; then the I/O is given time to run (QMP
+            # The cmdlet starts once the module is imported in the child; then the I/O is given time to run (QMP
             # round trips under the load take a minute under TCG, so QEMU's counters cannot tell): 5 s for the
             # benchmark to be at full depth, 2 s for the read, which takes 8 s at the throttled rate.
             $deadline = [DateTime]::UtcNow.AddSeconds(120)
-            while (-not $sync.Started -and -not $handle.IsCompleted -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            while (-not (Test-Path "$out.started") -and -not $proc.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
             $waited = 120 - ($deadline - [DateTime]::UtcNow).TotalSeconds
             Start-Sleep -Seconds ($bench ? 5 : 2)
-            $rings = @(Get-NewRings $fdsBefore).Count
-            $handle.IsCompleted | Should -BeFalse -Because "the I/O must still run when the disk is removed ($($ps.Streams.Error | Select-Object -First 1))"
+            $proc.HasExited | Should -BeFalse -Because 'the I/O must still run when the disk is removed'
 
             Write-Host "    # $What on $Mode (Poll=$Poll): $([math]::Round($testClock.Elapsed.TotalSeconds, 1)) s into the test, device_del"
             $clock = [Diagnostics.Stopwatch]::StartNew()
             Invoke-VbkQmp 'device_del vbmq' | Out-Null
             $deleted = $clock.Elapsed.TotalSeconds
-            $ended = $handle.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds([math]::Max(1, $Bound + 20 - $deleted)))
+            $ended = $proc.WaitForExit([int] (1000 * [math]::Max(1, $Bound + 20)))
             $endedAt = $clock.Elapsed.TotalSeconds
             $ended | Should -BeTrue -Because "the cmdlet must not hang ($endedAt s after device_del was sent)"
-            Write-Host "    # $What on $Mode (Poll=$Poll): started after $([math]::Round($waited, 1)) s, $rings new ring(s) in /proc/self/fd ($(@($fdsBefore -like '*io_uring*').Count) before); device_del answered after $([math]::Round($deleted, 1)) s, the cmdlet ended after $([math]::Round($endedAt, 1)) s"
+            Write-Host "    # $What on $Mode (Poll=$Poll): started after $([math]::Round($waited, 1)) s; device_del answered after $([math]::Round($deleted, 1)) s, the cmdlet's process ended after $([math]::Round($endedAt, 1)) s"
             # The disk is gone once device_del answers (QEMU's DEVICE_DELETED: the guest let it go); under TCG and load
-            # the guest's hot-unplug itself took 11 s, so the bound is counted from there, as the C witness does.
-            ($endedAt - $deleted) | Should -BeLessOrEqual $Bound -Because "the cmdlet ends within the bound of the disk going away (device_del answered after $deleted s, the cmdlet ended after $endedAt s)"
+            # the guest's hot-unplug itself took 11 s, so the bound is counted from there, as the C witness does. The
+            # child's exit includes pwsh's own shutdown.
+            ($endedAt - $deleted) | Should -BeLessOrEqual $Bound -Because "the cmdlet ends within the bound of the disk going away (device_del answered after $deleted s, the process ended after $endedAt s)"
 
-            $output = @($ps.EndInvoke($handle))
-            $errors = @($ps.Streams.Error)
-            $output | Should -BeNullOrEmpty -Because "an interrupted run is no result ($($output | ForEach-Object { if ($_ -is [byte[]]) { "$($_.Length) bytes" } else { "$($_.TotalIos) I/Os, $($_.Errors) errors ($($_.FirstError)) in $($_.RunSeconds) s" } }))"
-            $errors.Count | Should -Be 1 -Because ($errors | ForEach-Object { "$($_.FullyQualifiedErrorId): $_" }) -join '; '
-            $errors[0].FullyQualifiedErrorId | Should -BeLike 'VirtioBlkDiskRemoved,*'
-            $errors[0].Exception.Message | Should -BeLike "*$($disk.Name)*went away*"
+            Test-Path $out | Should -BeTrue -Because 'the child reports what the cmdlet did'
+            $report = Get-Content -Raw $out | ConvertFrom-Json
+            @($report.Output) | Should -BeNullOrEmpty -Because "an interrupted run is no result ($($report.Output))"
+            $errors = @($report.Errors)
+            $errors.Count | Should -Be 1 -Because (($errors | ForEach-Object { "$($_.Id): $($_.Message)" }) -join '; ')
+            $errors[0].Id | Should -BeLike 'VirtioBlkDiskRemoved,*'
+            $errors[0].Message | Should -BeLike "*$($disk.Name)*went away*"
+            # No fd of the disk and no ring is left once the cmdlet has ended.
+            @($report.Fds | Where-Object { $t = $_; $nodes | Where-Object { $t -like "* -> $_*" } }) | Should -BeNullOrEmpty
+            @($report.Fds | Where-Object { $_ -like '*io_uring*' }) | Should -BeNullOrEmpty
         }
         finally {
-            if (-not $handle.IsCompleted) { $null = $ps.BeginStop($null, $null) }
-            else { $ps.Dispose() }
+            if (-not $proc.HasExited) { $proc.Kill() }
+            Remove-Item "$out", "$out.started" -ErrorAction Ignore
         }
 
-        Write-Host "    # $([math]::Round($testClock.Elapsed.TotalSeconds, 1)) s into the test: fds, then device_add"
-        # No fd or ring is left in this process.
-        @(Get-FdTargets | Where-Object { $t = $_; $nodes | Where-Object { $t -like "* -> $_*" } }) | Should -BeNullOrEmpty
-        Get-NewRings $fdsBefore | Should -BeNullOrEmpty
+        Write-Host "    # $([math]::Round($testClock.Elapsed.TotalSeconds, 1)) s into the test: device_add"
         Get-VirtioBlkDevice | Where-Object Serial -EQ 'vbmq' | Should -BeNullOrEmpty
         Test-Path $disk.CharDevicePath | Should -BeFalse
 
