@@ -91,6 +91,31 @@ public class IoUringException : IOException
     /// <summary>The file or device involved, if any.</summary>
     public string? Path { get; }
 
+    /// <summary>The first and last 512-byte sector of the failed I/O, when it was a data transfer of a disk.</summary>
+    public (ulong First, ulong Last)? Sectors { get; private set; }
+
+    /// <summary>The path the failed I/O took, for people: "the block device /dev/vdb", "passthrough on /dev/vdbc0".</summary>
+    public string? IoPath { get; private set; }
+
+    /// <summary>
+    /// Records where the failed transfer was (the sector-I/O session calls this for the first failed I/O), so the
+    /// message names the disk, the sectors and the path.
+    /// </summary>
+    public IoUringException AtSectors(ulong first, ulong count, string disk, string ioPath)
+    {
+        Sectors = (first, first + Math.Max(count, 1) - 1);
+        Disk = disk;
+        IoPath = ioPath;
+        return this;
+    }
+
+    private string? Disk { get; set; }
+
+    /// <summary>The errno text, then, for a failed transfer, which sectors of which disk and through which path.</summary>
+    public override string Message => Sectors is (ulong first, ulong last)
+        ? $"{base.Message.TrimEnd('.')}. The failed I/O covered sectors {first}..{last} of {Disk}, through {IoPath}."
+        : base.Message;
+
     private static string Format(Errno errno, string operation, string? detail, string? path)
     {
         string where = path is null ? operation : $"{operation} '{path}'";

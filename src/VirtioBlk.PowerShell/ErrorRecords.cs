@@ -33,6 +33,7 @@ namespace VirtioBlk.PowerShell;
 /// | VirtioBlkIoUringDisabled          | NotEnabled          | io_uring_setup refused by sysctl kernel.io_uring_disabled |
 /// | VirtioBlkDeviceStatus             | ReadError/WriteError/DeviceError, NotImplemented | virtio status IOERR / UNSUPP from a passthrough command |
 /// | VirtioBlkSourceUnreadable         | ObjectNotFound/ReadError | Write-VirtioBlkSector -SourcePath missing or unreadable |
+/// | VirtioBlkDiskRemoved              | ResourceUnavailable | the disk went away (hot-unplug, device_del) while a transfer or benchmark ran on it (<see cref="DiskRemovedException"/>) |
 /// | From an IoUringException, by errno (<see cref="FromIoUring"/>): |||
 /// | VirtioBlkAccessDenied             | PermissionDenied    | EPERM, EACCES; EBADF of a write or flush (node opened read-only) |
 /// | VirtioBlkReadOnly                 | PermissionDenied    | EROFS |
@@ -79,6 +80,7 @@ public static class ErrorRecords
     public const string IoUringDisabledId = "VirtioBlkIoUringDisabled";
     public const string DeviceStatusId = "VirtioBlkDeviceStatus";
     public const string SourceUnreadableId = "VirtioBlkSourceUnreadable";
+    public const string DiskRemovedId = "VirtioBlkDiskRemoved";
 
     public const string NoMediumId = "VirtioBlkNoMedium";
     public const string InputNotBytesId = "VirtioBlkInputNotBytes";
@@ -116,6 +118,13 @@ public static class ErrorRecords
     /// <summary>A failed system call or io_uring operation, classified by its errno (see the table above).</summary>
     public static ErrorRecord FromIoUring(IoUringException e, object? target)
     {
+        if (e is DiskRemovedException removed)
+        {
+            return Create(DiskRemovedId, ErrorCategory.ResourceUnavailable, e.Message, target ?? e.Path,
+                $"{removed.Disk} was removed from the machine (hot-unplugged, or its device deleted in the hypervisor); "
+                + "nothing after the failed I/O was done. List the disks with Get-VirtioBlkDevice, and run the command again once it is back.", e);
+        }
+
         if (e is VirtioBlk.Core.Devices.VirtioBlkStatusException status)
         {
             return DeviceStatus(status, target);

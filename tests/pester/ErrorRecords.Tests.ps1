@@ -69,6 +69,37 @@ Describe 'ErrorRecords.FromIoUring' -Tags CI {
         $ErrorRecords::FromIoUring($exception, 'x').FullyQualifiedErrorId | Should -Be 'VirtioBlkSystemCallFailed'
     }
 
+    It 'a failed transfer''s record names its sectors, the disk and the path, and keeps its id' {
+        $status = [VirtioBlk.Core.Devices.VirtioBlkStatusException]::new([VirtioBlk.Core.Abi.VirtioBlkStatus]::IoErr, 'Read', 'URING_CMD IO read', '/dev/vdzc0')
+        $null = $status.AtSectors(2016, 64, 'vdz', 'the passthrough char device /dev/vdzc0')
+        $record = $ErrorRecords::FromIoUring($status, '/dev/vdz')
+        $record.FullyQualifiedErrorId | Should -Be 'VirtioBlkDeviceStatus'
+        $record.CategoryInfo.Category | Should -Be 'ReadError'
+        $record.Exception.Message | Should -BeLike '*VIRTIO_BLK_S_IOERR*sectors 2016..2079 of vdz, through the passthrough char device /dev/vdzc0.'
+        $eio = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EIO, 'Write', 'WRITE', $null, '/dev/vdz').AtSectors(4096, 8, 'vdz', 'the block device /dev/vdz')
+        $ErrorRecords::FromIoUring($eio, '/dev/vdz').ToString() | Should -BeLike 'WRITE*EIO (5)*sectors 4096..4103 of vdz, through the block device /dev/vdz.'
+    }
+
+    It 'a disk that went away is VirtioBlkDiskRemoved, with the errno of the failed I/O' {
+        $cause = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::ENODEV, 'Read', 'URING_CMD IO read', $null, '/dev/vdzc0')
+        $removed = [VirtioBlk.Core.Devices.DiskRemovedException]::new('vdz', '/dev/vdzc0', $cause, 'the I/O', 'I/O')
+        $record = $ErrorRecords::FromIoUring($removed, '/dev/vdz')
+        $record.FullyQualifiedErrorId | Should -Be 'VirtioBlkDiskRemoved'
+        $record.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
+        $record.Exception.Message | Should -BeLike "URING_CMD IO read '/dev/vdzc0' failed: ENODEV (19)*vdz went away during the I/O*"
+        $record.ErrorDetails.RecommendedAction | Should -BeLike '*Get-VirtioBlkDevice*'
+        # A disk that is there is not removed: a bad sector's EIO stays an I/O error.
+        $disk = (Get-ChildItem /sys/block -ErrorAction Ignore | Select-Object -First 1).Name
+        if ($disk) {
+            $eio = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EIO, 'Read', 'READ', $null, "/dev/$disk")
+            [VirtioBlk.Core.Devices.DiskRemoval]::IsGone($disk) | Should -BeFalse
+            [VirtioBlk.Core.Devices.DiskRemoval]::Classify($eio, $disk, "/dev/$disk") | Should -Be $eio
+        }
+        [VirtioBlk.Core.Devices.DiskRemoval]::IsGone('vdz-not-a-disk') | Should -BeTrue
+        $gone = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EIO, 'Read', 'READ', $null, '/dev/vdz-not-a-disk')
+        [VirtioBlk.Core.Devices.DiskRemoval]::Classify($gone, 'vdz-not-a-disk', '/dev/vdz-not-a-disk') | Should -BeOfType VirtioBlk.Core.Devices.DiskRemovedException
+    }
+
     It 'a cmdlet writing the record gets the fully qualified id' {
         $exception = [VirtioBlk.Core.IoUringException]::new([VirtioBlk.Core.Errno]::EACCES, 'Open', 'open', $null, '/dev/vdz')
         $record = $ErrorRecords::FromIoUring($exception, '/dev/vdz')

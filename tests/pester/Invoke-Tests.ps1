@@ -9,12 +9,16 @@
         dotnet package download Pester@5.7.1 --output .tools
 .EXAMPLE
     NO_COLOR=1 dotnet pwsh -NoProfile -File tests/pester/Invoke-Tests.ps1
+.EXAMPLE
+    pwsh -NoProfile -File tests/pester/Invoke-Tests.ps1 -Tag VM -Path tests/pester/Faults.Vm.Tests.ps1
 #>
 param(
     # Pester's module manifest; by default the copy under .tools/.
     [string] $PesterPath = (Join-Path $PSScriptRoot '../../.tools/pester/5.7.1/tools/Pester.psd1'),
     # Only tests with these tags (CI by default).
-    [string[]] $Tag = @('CI')
+    [string[]] $Tag = @('CI'),
+    # Test files or folders to run (relative to the current directory); by default every file in this folder.
+    [string[]] $Path = @($PSScriptRoot)
 )
 
 $ErrorActionPreference = 'Stop'
@@ -25,7 +29,7 @@ if ($Host.UI.RawUI.BufferSize.Width -le 0) { $global:PSDefaultParameterValues['O
 Import-Module (Resolve-Path $PesterPath).Path
 
 $configuration = New-PesterConfiguration
-$configuration.Run.Path = $PSScriptRoot
+$configuration.Run.Path = @($Path | ForEach-Object { (Resolve-Path $_).Path })
 $configuration.Run.PassThru = $true
 $configuration.Filter.Tag = $Tag
 $configuration.Output.Verbosity = 'Detailed'

@@ -179,8 +179,16 @@ public static class BenchmarkEngine
         long lastCompleted = 0;
         long lastTick = start;
         bool cancelled = false;
+        // A disk removed under the run fails every I/O from then on; the workers would count errors until the end.
+        // Watched here, off the workers' loop: once /sys/block/NAME is gone the run stops and says so.
+        bool watchRemoval = !DiskRemoval.IsGone(g.Name), removed = false;
         while (!threads.All(th => th.Join(o.Threads > 1 ? 50 : 100)))
         {
+            if (watchRemoval && !removed && DiskRemoval.IsGone(g.Name))
+            {
+                removed = true;
+                Volatile.Write(ref stop.Value, true);
+            }
             if (cancel.IsCancellationRequested && !cancelled)
             {
                 cancelled = true;
@@ -202,7 +210,16 @@ public static class BenchmarkEngine
                 lastTick = now;
             }
         }
-        if (errors.FirstOrDefault(e => e is not null) is { } runError) throw runError;
+        Exception? runError = errors.FirstOrDefault(e => e is not null);
+        if (watchRemoval && (removed || runError is IoUringException io && DiskRemoval.MayMeanRemoval(io.Errno) && DiskRemoval.WaitGone(g.Name, DiskRemoval.GraceFor(io.Errno))))
+        {
+            long done = workers.Sum(w => w?.Completed ?? 0), failed = workers.Sum(w => w?.Errors ?? 0);
+            int first = workers.Select(w => w?.FirstError ?? 0).FirstOrDefault(e => e != 0);
+            throw new DiskRemovedException(g.Name, o.DevicePath, runError as IoUringException,
+                $"the benchmark, after {done} I/Os completed and {failed} failed{(first != 0 ? $" (the first: {IoShape.DescribeResult(o.Path, first)})" : "")}",
+                "benchmark");
+        }
+        if (runError is not null) throw runError;
         return Aggregate(o, g, workers!, cancelled, cpus);
     }
 

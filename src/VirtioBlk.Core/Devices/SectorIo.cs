@@ -279,7 +279,12 @@ public sealed unsafe class SectorIoSession : IDisposable
                 {
                     int slot = (int)cqe.UserData;
                     int len = _slotLength[slot];
-                    failure ??= _shape.Failure(cqe.Res, len, write, DevicePath);
+                    if (failure is null && _shape.Failure(cqe.Res, len, write, DevicePath) is IoUringException failed)
+                    {
+                        // The first failed I/O is the one reported: which sectors, which disk, which path.
+                        failure = failed.AtSectors((baseOffset + (ulong)_slotOffset[slot]) / IoRules.SectorSize, (ulong)len / IoRules.SectorSize,
+                            Disk.Disk, Options.Path == IoPathKind.Passthrough ? $"the passthrough char device {DevicePath}" : $"the block device {DevicePath}");
+                    }
                     if (failure is null && !write)
                     {
                         new Span<byte>(_staging.Pointer + (long)slot * _chunk, len).CopyTo(new Span<byte>(user + _slotOffset[slot], len));
@@ -294,7 +299,7 @@ public sealed unsafe class SectorIoSession : IDisposable
                     lastProgress = Stopwatch.GetTimestamp();
                 }
             }
-            if (failure is not null) throw failure;
+            if (failure is not null) throw DiskRemoval.Classify(failure, Disk.Disk, DevicePath); // a removed disk says so
             cancel.ThrowIfCancellationRequested();
             progress?.Invoke(done);
         }
