@@ -51,3 +51,48 @@ function Get-VbkBlockStats([Parameter(Mandatory)] [string] $Serial) {
     if (-not $entry) { throw "query-blockstats has no disk $Serial" }
     $entry.stats
 }
+
+# New-Pattern and Test-SameBytes, the same as the host tests use.
+. "$PSScriptRoot/TestLoopDevice.ps1"
+
+# The disk with this serial as Get-VirtioBlkDevice lists it now (a removed and re-added disk may have another
+# name), or $null after marking the test skipped with the reason.
+function Get-FaultDisk([string] $Serial, [switch] $Qmp) {
+    $d = Get-VirtioBlkDevice -ErrorAction SilentlyContinue | Where-Object Serial -EQ $Serial | Select-Object -First 1
+    if (-not $d) { Set-ItResult -Skipped -Because "no virtio disk with serial $Serial (runs in the test VM: build.ps1 -Task VmTest)"; return $null }
+    if (-not $d.PassthroughAvailable) { Set-ItResult -Skipped -Because "$($d.Name) has no passthrough char device"; return $null }
+    if ($Qmp -and -not (Test-VbkQmp)) { Set-ItResult -Skipped -Because 'no QMP requests to the host ($env:VBK_JOB/qmp): runs in the VM of tests/vm/run-vm.sh'; return $null }
+    $d
+}
+
+# Runs $Script, returning what it output, its error records and its warnings apart, without stopping on either.
+function Invoke-Captured([scriptblock] $Script) {
+    $ErrorActionPreference = 'Continue'
+    $WarningPreference = 'Continue'
+    $all = @(& $Script 2>&1 3>&1)
+    [pscustomobject]@{
+        Output = @($all | Where-Object { $_ -isnot [System.Management.Automation.ErrorRecord] -and $_ -isnot [System.Management.Automation.WarningRecord] })
+        Errors = @($all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
+        Warnings = @($all | Where-Object { $_ -is [System.Management.Automation.WarningRecord] })
+    }
+}
+
+# "sectors A..B" in an error message, as numbers.
+function Get-NamedSectorRange([string] $Text) {
+    if ($Text -match 'sectors (\d+)\.\.(\d+)') { return [pscustomobject]@{ First = [uint64]$Matches[1]; Last = [uint64]$Matches[2] } }
+    $null
+}
+
+# This process's open fds as "N -> TARGET" (anon_inode:[io_uring] for a ring, /dev/vdX for a disk).
+function Get-FdTargets {
+    foreach ($f in Get-ChildItem /proc/self/fd -ErrorAction Ignore) {
+        $t = try { $f.LinkTarget } catch { $null }
+        if ($t) { "$($f.Name) -> $t" }
+    }
+}
+
+# The rings this process has open now that it did not have in $Before (fd numbers with the same target are
+# the same ring: an old ring that is closed meanwhile does not hide a new one).
+function Get-NewRings([string[]] $Before) {
+    @(Get-FdTargets | Where-Object { $_ -like '*io_uring*' -and $_ -notin $Before })
+}
