@@ -119,11 +119,16 @@ Describe 'Read-VirtioBlkSector' -Tags CI {
             $de.Base64 | Should -BeExactly $back.Base64
         }
 
-        It 'Format-List shows the facts and the first bytes, not the whole read' -Skip:$Skip {
+        It 'Format-List shows the facts and the first bytes on one 80-column line, not the whole read' -Skip:$Skip {
             $r = Read-VirtioBlkSector $Loops[512].Path 0 -Count 2048 -ErrorAction Stop
             $text = $r | Format-List | Out-String -Width 200
             $text.Length | Should -BeLessThan 2000
-            $text | Should -Match "Bytes\s+: $(($r.Bytes[0..15] | ForEach-Object { $_.ToString('X2') }) -join ' ') \.\.\. \(1048576 bytes"
+            $text | Should -Match "Bytes\s+: $(($r.Bytes[0..7] | ForEach-Object { $_.ToString('X2') }) -join ' ') \.\.\. \(1048576 bytes in \.Bytes\)"
+            # One line at 80 columns, not wrapped.
+            $line = @(($r | Format-List | Out-String -Width 80) -split "`n" | Where-Object { $_ -match '^Bytes\s+:' })
+            $line.Count | Should -Be 1
+            $line[0].TrimEnd() | Should -Match 'bytes in \.Bytes\)$'
+            $line[0].TrimEnd().Length | Should -BeLessOrEqual 80
         }
 
         It 'Write-VirtioBlkSector takes a read result back from JSON and CSV, and refuses a cut Base64' -Skip:$Skip {
