@@ -182,33 +182,44 @@ public static class BenchmarkEngine
         // A disk removed under the run fails every I/O from then on; the workers would count errors until the end.
         // Watched here, off the workers' loop: once /sys/block/NAME is gone the run stops and says so.
         bool watchRemoval = !DiskRemoval.IsGone(g.Name), removed = false;
-        while (!threads.All(th => th.Join(o.Threads > 1 ? 50 : 100)))
+        try
         {
-            if (watchRemoval && !removed && DiskRemoval.IsGone(g.Name))
+            while (!threads.All(th => th.Join(o.Threads > 1 ? 50 : 100)))
             {
-                removed = true;
-                Volatile.Write(ref stop.Value, true);
+                if (watchRemoval && !removed && DiskRemoval.IsGone(g.Name))
+                {
+                    removed = true;
+                    Volatile.Write(ref stop.Value, true);
+                }
+                if (cancel.IsCancellationRequested && !cancelled)
+                {
+                    cancelled = true;
+                    Volatile.Write(ref stop.Value, true);
+                }
+                long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (progress is not null && now - lastTick >= freq)
+                {
+                    long completed = workers.Sum(w => w?.Completed ?? 0);
+                    double seconds = (now - start) / (double)freq;
+                    double pct = o.OnePass
+                        ? 100.0 * completed / Math.Max(1.0, workers.Sum(w => (double)(w?.RangeBlocks ?? 0)) * (o.Verify ? 2 : 1))
+                        : o.IoCount > 0
+                        ? 100.0 * completed / (o.IoCount * o.Threads)
+                        : 100.0 * seconds / (o.Duration.TotalSeconds + o.Ramp.TotalSeconds);
+                    progress(new BenchmarkProgress(TimeSpan.FromSeconds(seconds), completed,
+                        (completed - lastCompleted) / ((now - lastTick) / (double)freq), Math.Min(100, pct)));
+                    lastCompleted = completed;
+                    lastTick = now;
+                }
             }
-            if (cancel.IsCancellationRequested && !cancelled)
-            {
-                cancelled = true;
-                Volatile.Write(ref stop.Value, true);
-            }
-            long now = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (progress is not null && now - lastTick >= freq)
-            {
-                long completed = workers.Sum(w => w?.Completed ?? 0);
-                double seconds = (now - start) / (double)freq;
-                double pct = o.OnePass
-                    ? 100.0 * completed / Math.Max(1.0, workers.Sum(w => (double)(w?.RangeBlocks ?? 0)) * (o.Verify ? 2 : 1))
-                    : o.IoCount > 0
-                    ? 100.0 * completed / (o.IoCount * o.Threads)
-                    : 100.0 * seconds / (o.Duration.TotalSeconds + o.Ramp.TotalSeconds);
-                progress(new BenchmarkProgress(TimeSpan.FromSeconds(seconds), completed,
-                    (completed - lastCompleted) / ((now - lastTick) / (double)freq), Math.Min(100, pct)));
-                lastCompleted = completed;
-                lastTick = now;
-            }
+        }
+        catch
+        {
+            // The progress callback may throw (WriteProgress while the pipeline stops on Ctrl+C): the workers'
+            // rings and fds are theirs to release, so stop them and wait before the exception leaves the engine.
+            Volatile.Write(ref stop.Value, true);
+            foreach (Thread th in threads) th.Join();
+            throw;
         }
         Exception? runError = errors.FirstOrDefault(e => e is not null);
         if (watchRemoval && (removed || runError is IoUringException io && DiskRemoval.MayMeanRemoval(io.Errno) && DiskRemoval.WaitGone(g.Name, DiskRemoval.GraceFor(io.Errno))))
