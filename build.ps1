@@ -195,8 +195,9 @@ function Invoke-KernelBuild {
     return $image
 }
 
-function Invoke-Vm([string] $GuestCommand, [string] $KernelImage, [string] $Results) {
+function Invoke-Vm([string] $GuestCommand, [string] $KernelImage, [string] $Results, [string[]] $KernelArgs = @()) {
     $vmArgs = @((Join-Path $Root 'tests/vm/run-vm.sh'), '--kernel', $KernelImage)
+    foreach ($a in $KernelArgs) { $vmArgs += @('--kernel-arg', $a) }
     if ($GuestCommand) { $vmArgs += @('--command', $GuestCommand, '--timeout', "$VmTimeoutSeconds") }
     if ($Results) { $vmArgs += @('--results', $Results) }
     & bash @vmArgs | Out-Host
@@ -220,7 +221,11 @@ function Invoke-VmTests {
     # Second boot, on the debug kernel (KASAN, lockdep): matrix, faults, removal; any kernel report fails.
     $debugImage = @(& bash (Join-Path $Root 'kernel/build-kernel.sh') --debug)[-1]
     if ($LASTEXITCODE -ne 0) { throw 'kernel/build-kernel.sh --debug failed' }
-    $rc = [Math]::Max($rc, (Invoke-Vm "bash tests/vm/guest-debug-tests.sh '$witness'" $debugImage "$vmResults-debug"))
+    # no5lvl: TCG's "-cpu max" offers LA57, and 6.12's identify_cpu() clears the boot CPU's capability words while it
+    # re-reads them; an interrupt in that window sees pgtable_l5_enabled() false, so KASAN judges a 5-level direct-map
+    # address "wild" (seen once in CI: "BUG: KASAN: wild-memory-access in rcu_is_watching" from identify_cpu at 2.3 s,
+    # before any module code ran). 4-level paging takes that false report away and changes nothing the tests check.
+    $rc = [Math]::Max($rc, (Invoke-Vm "bash tests/vm/guest-debug-tests.sh '$witness'" $debugImage "$vmResults-debug" @('no5lvl')))
     Read-SummaryLine (Join-Path "$vmResults-debug" 'debug-kernel.txt') 'debug kernel (guest)'
     if (Test-Path "$vmResults-debug/pester-debug.txt") { Read-SummaryLine "$vmResults-debug/pester-debug.txt" 'pester (debug kernel)' }
     if ($rc -ne 0 -and $script:Tally.Failed -eq 0) {
