@@ -2,6 +2,8 @@ using System;
 using System.Net;
 using System.Net.Sockets;
 using VirtioBlk.Core.Abi;
+using VirtioBlk.Core.Devices;
+using VirtioBlk.Core.Io;
 using VirtioBlk.Core.Uring;
 using Xunit;
 
@@ -92,6 +94,31 @@ public sealed unsafe class UringCmdSocketTests
         Assert.Equal(7, sqe->BufIndex);
         Assert.Equal(new byte[] { 1, 2, 3 }, new Span<byte>((byte*)sqe + 48, 3).ToArray());
         Assert.True(new Span<byte>((byte*)sqe + 51, 77).IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Theory]
+    [InlineData(false, false, false)]
+    [InlineData(true, false, false)]
+    [InlineData(false, true, false)]
+    [InlineData(false, false, true)]
+    [InlineData(true, true, true)]
+    public void ThePerIoPassthroughPreparerWritesWhatTheGeneralOneWrites(bool write, bool fixedBuffer, bool registeredFile)
+    {
+        // IoShape's inlined case (word stores, for the benchmark's loop) against VirtioBlkCommand.Prep (a span copy):
+        // both slots start full of stale bytes, so every byte the fast one leaves unwritten shows.
+        using IoUring ring = Rings.Create(2, IoUringSetupFlags.Sqe128);
+        IoUringSqe* fast = ring.GetSqeOrThrow(), general = ring.GetSqeOrThrow();
+        new Span<byte>(fast, 128).Fill(0xA5);
+        new Span<byte>(general, 128).Fill(0x5A);
+        var shape = new IoShape(IoPathKind.Passthrough, vectored: false, fixedBuffer, registeredFile, 4096);
+        byte* buffer = (byte*)0x7f00_1234_5000;
+        ulong offset = (1UL << 44) + 4096 * 3; // a sector above 2^32
+        shape.Prepare(fast, 128, 3, write, buffer, 65536, offset, null, 0xDEAD_BEEF_0000_0001);
+        VirtioBlkCommand.Prep(general, 128, 3, write ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In, offset >> 9,
+            buffer, 65536, vectored: false, fixedBuffer ? 0 : -1, 0xDEAD_BEEF_0000_0001);
+        if (registeredFile) Sqe.SetFixedFile(general);
+        Assert.Equal(new Span<byte>(general, 128).ToArray(), new Span<byte>(fast, 128).ToArray());
+        Assert.Throws<ArgumentException>(() => shape.Prepare(fast, 64, 3, write, buffer, 65536, offset, null, 1));
     }
 
     private static readonly Lazy<bool> SocketsTakeUringCmd = new(() =>

@@ -69,7 +69,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private ulong _seq;
     private ulong _pass;
     private long _writes;
-    private readonly bool _plainPrepare; // fresh I/Os need no call: a plain block shape, no verified writes
+    private readonly bool _plainPrepare; // fresh I/Os need no call: a shape without iovecs, no verified writes
     private readonly bool _plainReap;    // completions need no call: no checks, no latency
     private readonly bool _readsOnly;    // Read or Verify: no I/O of the run writes
     private int _free;     // free slots: the top of _freeSlots
@@ -97,7 +97,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         _verifyWrites = o.Verify && o.Operation == BenchmarkOperation.Write;
         _checks = o.Verifies;
         _shape = new IoShape(o.Path, o.Vectored, o.FixedBuffers, o.RegisteredFiles, geometry.LogicalBlockSize);
-        _plainPrepare = _shape.IsPlainBlock && !_verifyWrites && !_checks;
+        _plainPrepare = _shape.IsPlain && !_verifyWrites && !_checks;
         _plainReap = !_checks && !o.RecordLatency;
         _readsOnly = o.Operation is BenchmarkOperation.Read or BenchmarkOperation.Verify;
         long bufferBytes = IoRules.CheckBufferBytes(_verifyWrites ? 2L * _bs : _bs, _depth, 1, IoKnob.QueueDepth);
@@ -441,7 +441,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
             if (plain)
             {
-                shape.PreparePlainBlock(sqes.UncheckedAt(i), sqeFd, write, buf, bs, offset, (ulong)slot);
+                shape.PreparePlain(sqes.UncheckedAt(i), sqeFd, write, buf, bs, offset, (ulong)slot);
             }
             else
             {

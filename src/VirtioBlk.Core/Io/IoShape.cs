@@ -35,10 +35,12 @@ public readonly unsafe struct IoShape
         _writeOp = (byte)BlockOp(vectored, fixedBuffer, write: true);
         _sqeFlags = registeredFile ? (byte)IoSqeFlags.FixedFile : (byte)0;
         _plainBlock = path != IoPathKind.Passthrough && !vectored;
+        _plainCommand = path == IoPathKind.Passthrough && !vectored;
     }
 
     private readonly byte _readOp, _writeOp, _sqeFlags;
-    private readonly bool _plainBlock; // a block-device read/write of one buffer: the inlined case of Prepare
+    private readonly bool _plainBlock;   // a block-device read/write of one buffer: the inlined case of Prepare
+    private readonly bool _plainCommand; // a passthrough IO command on one buffer: the other inlined case
 
     public IoPathKind Path { get; }
 
@@ -63,45 +65,56 @@ public readonly unsafe struct IoShape
     /// </summary>
     /// <remarks>
     /// A plain block-device read or write (no iovecs) is filled right here, small enough to be inlined into the
-    /// caller's loop; passthrough commands and vectored I/O go to <see cref="PrepareCommandOrVectored"/>.
+    /// caller's loop, and so is a passthrough command on one buffer; vectored I/O goes to <see cref="PrepareVectored"/>.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prepare(IoUringSqe* sqe, int sqeSize, int fd, bool write, byte* buffer, int length, ulong byteOffset, IoVec* iovecs, ulong userData)
     {
-        if (_plainBlock)
+        if (IsPlain)
         {
-            PreparePlainBlock(sqe, fd, write, buffer, length, byteOffset, userData);
+            if (_plainCommand && sqeSize != 128) ThrowNeedsSqe128(sqeSize);
+            PreparePlain(sqe, fd, write, buffer, length, byteOffset, userData);
             return;
         }
 
-        PrepareCommandOrVectored(sqe, sqeSize, fd, write, buffer, length, byteOffset, iovecs, userData);
+        PrepareVectored(sqe, sqeSize, fd, write, buffer, length, byteOffset, iovecs, userData);
     }
 
-    /// <summary>True for a block-device shape without iovecs: <see cref="Prepare"/> then needs no call (see <see cref="PreparePlainBlock"/>).</summary>
-    internal bool IsPlainBlock => _plainBlock;
+    /// <summary>True for a shape without iovecs, on either path: <see cref="Prepare"/> then needs no call (see <see cref="PreparePlain"/>).</summary>
+    internal bool IsPlain => _plainBlock | _plainCommand;
 
     /// <summary>
-    /// <see cref="Prepare"/>'s case for a shape that <see cref="IsPlainBlock"/>: for a loop that checked that once
-    /// and must not have a call in it (a call on any path costs the loop its registers).
+    /// <see cref="Prepare"/>'s case for a shape that <see cref="IsPlain"/>: for a loop that checked that once and must
+    /// not have a call in it (a call on any path costs the loop its registers). A passthrough shape's ring has
+    /// 128-byte SQEs (<see cref="RingFlags"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void PreparePlainBlock(IoUringSqe* sqe, int fd, bool write, byte* buffer, int length, ulong byteOffset, ulong userData)
+    internal void PreparePlain(IoUringSqe* sqe, int fd, bool write, byte* buffer, int length, ulong byteOffset, ulong userData)
     {
-        Debug.Assert(_plainBlock);
+        Debug.Assert(IsPlain);
+        if (_plainCommand)
+        {
+            // Sectors are 512-byte units whatever the logical block size; buf_index 0 is the one registered buffer.
+            Sqe.PrepVirtioBlkCmd128(sqe, _sqeFlags, fd, (uint)VirtioBlkUringCmdOp.Io, FixedBuffer,
+                (uint)(write ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In), byteOffset >> VirtioBlkConstants.SectorShift,
+                (ulong)buffer, (uint)length, userData);
+            return;
+        }
+
         // IOSQE_FIXED_FILE or 0; buf_index 0 is the one registered buffer (PrepRw clears it).
         Sqe.PrepRwWithFlags(sqe, (IoUringOp)(write ? _writeOp : _readOp), _sqeFlags, fd, (ulong)buffer, (uint)length, byteOffset, userData);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void PrepareCommandOrVectored(IoUringSqe* sqe, int sqeSize, int fd, bool write, byte* buffer, int length, ulong byteOffset, IoVec* iovecs, ulong userData)
+    private static void ThrowNeedsSqe128(int sqeSize) => throw new ArgumentException(
+        $"A passthrough command needs a ring with 128-byte SQEs (IORING_SETUP_SQE128, see RingFlags); this ring's are {sqeSize} bytes.", nameof(sqeSize));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PrepareVectored(IoUringSqe* sqe, int sqeSize, int fd, bool write, byte* buffer, int length, ulong byteOffset, IoVec* iovecs, ulong userData)
     {
-        void* data = buffer;
-        uint dataLength = (uint)length;
-        if (Vectored)
-        {
-            dataLength = (uint)Split(buffer, length, LogicalBlockSize, iovecs);
-            data = iovecs;
-        }
+        Debug.Assert(Vectored);
+        uint dataLength = (uint)Split(buffer, length, LogicalBlockSize, iovecs);
+        void* data = iovecs;
 
         if (Path == IoPathKind.Passthrough)
         {

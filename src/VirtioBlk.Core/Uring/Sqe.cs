@@ -74,6 +74,38 @@ public static unsafe class Sqe
         cmd.Slice(payload.Length).Clear();
     }
 
+    /// <summary>
+    /// <see cref="PrepUringCmd"/> (and <see cref="PrepUringCmdFixed"/> when <paramref name="fixedBuffer"/>) for the one
+    /// command that runs per I/O, a 32-byte <c>struct virtblk_uring_cmd</c>, in a 128-byte slot, written as sixteen
+    /// word stores like <see cref="PrepRwWithFlags"/>: opcode | flags, fd, cmd_op | __pad1 0, addr 0, len 0 |
+    /// uring_cmd_flags, user_data, buf_index 0 | personality 0 | file_index 0, then type | ioprio 0, sector, data,
+    /// data_len | flag 0, and the 48 bytes after the command zeroed. No span and no copy: this runs once per I/O.
+    /// Little-endian; AbiLayoutTests check the offsets and a test compares it with PrepUringCmd byte for byte.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PrepVirtioBlkCmd128(IoUringSqe* sqe, byte flags, int fd, uint cmdOp, bool fixedBuffer,
+        uint type, ulong sector, ulong data, uint dataLength, ulong userData)
+    {
+        byte* p = (byte*)sqe;
+        Unsafe.WriteUnaligned(p, (uint)IoUringOp.UringCmd | (uint)flags << 8);
+        Unsafe.WriteUnaligned(p + 4, fd);
+        Unsafe.WriteUnaligned(p + 8, (ulong)cmdOp);
+        Unsafe.WriteUnaligned(p + 16, 0UL);
+        Unsafe.WriteUnaligned(p + 24, fixedBuffer ? (ulong)IoUringConstants.UringCmdFixed << 32 : 0UL);
+        Unsafe.WriteUnaligned(p + 32, userData);
+        Unsafe.WriteUnaligned(p + 40, 0UL);
+        Unsafe.WriteUnaligned(p + 48, (ulong)type);
+        Unsafe.WriteUnaligned(p + 56, sector);
+        Unsafe.WriteUnaligned(p + 64, data);
+        Unsafe.WriteUnaligned(p + 72, (ulong)dataLength);
+        Unsafe.WriteUnaligned(p + 80, 0UL);
+        Unsafe.WriteUnaligned(p + 88, 0UL);
+        Unsafe.WriteUnaligned(p + 96, 0UL);
+        Unsafe.WriteUnaligned(p + 104, 0UL);
+        Unsafe.WriteUnaligned(p + 112, 0UL);
+        Unsafe.WriteUnaligned(p + 120, 0UL);
+    }
+
     /// <summary>URING_CMD on a registered buffer: IORING_URING_CMD_FIXED in uring_cmd_flags and its index in buf_index.</summary>
     public static void PrepUringCmdFixed(IoUringSqe* sqe, int sqeSize, int fd, uint cmdOp, ReadOnlySpan<byte> payload, ushort bufIndex, ulong userData)
     {
