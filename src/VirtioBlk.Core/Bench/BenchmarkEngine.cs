@@ -222,7 +222,11 @@ public static class BenchmarkEngine
             throw;
         }
         Exception? runError = errors.FirstOrDefault(e => e is not null);
-        if (watchRemoval && (removed || runError is IoUringException io && DiskRemoval.MayMeanRemoval(io.Errno) && DiskRemoval.WaitGone(g.Name, DiskRemoval.GraceFor(io.Errno))))
+        // A worker that saw ENODEV stopped the run; the disk's directory goes once the I/O it had in flight is reaped.
+        bool noDevice = workers.Any(w => w?.SawNoDevice == true);
+        if (watchRemoval && (removed
+            || (noDevice && DiskRemoval.WaitGone(g.Name, DiskRemoval.NoDeviceGrace))
+            || (runError is IoUringException io && DiskRemoval.MayMeanRemoval(io.Errno) && DiskRemoval.WaitGone(g.Name, DiskRemoval.GraceFor(io.Errno)))))
         {
             long done = workers.Sum(w => w?.Completed ?? 0), failed = workers.Sum(w => w?.Errors ?? 0);
             int first = workers.Select(w => w?.FirstError ?? 0).FirstOrDefault(e => e != 0);

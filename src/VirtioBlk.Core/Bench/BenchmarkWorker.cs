@@ -161,6 +161,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     public long WritesIssued { get; private set; }
     public long Errors { get; private set; }
     public int FirstError { get; private set; }
+
+    /// <summary>A completion failed with ENODEV/ENXIO (<see cref="IoShape.IsNoDevice"/>): this worker stopped issuing.</summary>
+    public bool SawNoDevice { get; private set; }
     public long SubmitCalls { get; private set; }
     public long Submitted { get; private set; }
     public long ReapCalls { get; private set; }
@@ -231,10 +234,14 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         bool measuring = false, stopping = false;
         long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
         long end = endTimestamp;
+        // One clock read per round, taken when the round's completions are reaped: it dates them and is the next
+        // round's "now" (the bookkeeping between the two is a few hundred nanoseconds). Recording latency reads the
+        // clock again before preparing, so that submission latency does not include the last round's reaping.
+        long now = Stopwatch.GetTimestamp();
 
         while (true)
         {
-            long now = Stopwatch.GetTimestamp();
+            if (latency) now = Stopwatch.GetTimestamp();
             if (!measuring && now >= measureFrom)
             {
                 // The ramp is over: everything counted so far is forgotten (errors and mismatches are not).
@@ -245,10 +252,12 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 ResetHistograms();
                 Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
             }
-            if (!stopping && (Volatile.Read(ref stop.Value)
+            if (!stopping && (Volatile.Read(ref stop.Value) || SawNoDevice
                 || (ioLimit > 0 ? measuring && issued - issuedBeforeMeasure >= ioLimit : now >= end)))
             {
                 stopping = true; // stop issuing; what is in flight is drained and counted, and so is its time
+                // The device is gone: every thread stops (see IoShape.IsNoDevice), and the engine says why.
+                if (SawNoDevice) Volatile.Write(ref stop.Value, true);
             }
 
             // Read-backs of verified writes first: they are part of the write, not new I/O (no limit, no rate).
@@ -291,6 +300,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             {
                 if (stopping) break;
                 if (throttled) SleepForToken(issued, ratePerTick, goTimestamp);
+                now = Stopwatch.GetTimestamp();
                 continue;
             }
 
@@ -303,6 +313,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 for (int i = 0; i < toPrep; i++) _slotSubmit[prepped[i]] = submitAt;
             }
             int took = ring.SubmitAndWait(wait);
+            now = Stopwatch.GetTimestamp();
             if (toPrep > 0)
             {
                 SubmitCalls++;
@@ -316,7 +327,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             {
                 ReapCalls++;
                 Reaped += n;
-                long doneAt = Stopwatch.GetTimestamp();
+                long doneAt = now;
                 bool count = measuring && doneAt >= measureFrom;
                 long good = _plainReap ? ReapPlain(cqes) : ReapAny(cqes, latency && count ? doneAt : 0, stop);
                 ring.AdvanceCompletions(cqes);
@@ -477,6 +488,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         int free = _free;
         long good = 0;
         IoUringCompletions view = cqes; // a local copy: its fields can live in registers
+        int lastBad = ok;
         int n = view.Count;
         for (int i = 0; i < n; i++)
         {
@@ -485,6 +497,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             if (c.Res != ok) // _shape.Succeeded(c.Res, bs), with the answer it wants looked up once
             {
                 if (Errors++ == 0) FirstError = c.Res;
+                lastBad = c.Res;
                 freeSlots[free++] = slot;
                 continue;
             }
@@ -505,6 +518,8 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             freeSlots[free++] = slot;
         }
         _free = free;
+        // Judged after the loop, which stays free of calls: after a removal every I/O fails the same way.
+        if (lastBad != ok && !SawNoDevice) SawNoDevice = _shape.IsNoDevice(lastBad);
         return good;
     }
 

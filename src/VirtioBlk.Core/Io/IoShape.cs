@@ -193,6 +193,18 @@ public readonly unsafe struct IoShape
             : new IoUringException(Errno.EIO, kind, op, $"Short transfer: {res} of {expected} bytes.", path);
     }
 
+    /// <summary>
+    /// Whether a failed completion says the device is gone (ENODEV or ENXIO, in whichever form the path reports it):
+    /// a disk being removed fails new I/O so. Nothing more can be measured on it, and on a polled ring the I/O still
+    /// in flight is only polled (so the removal, which waits for it, only finishes) once no new failure keeps the CQ
+    /// non-empty: io_uring does not enter its polling loop while CQEs are pending.
+    /// </summary>
+    public bool IsNoDevice(int res)
+    {
+        Errno errno = Path == IoPathKind.Passthrough ? VirtioBlkCommand.Decode(res).Errno : res < 0 ? (Errno)(-res) : Errno.None;
+        return errno is Errno.ENODEV or Errno.ENXIO;
+    }
+
     /// <summary>A completion's result for people: "EIO (5): Input/output error", "VIRTIO_BLK_S_IOERR", "short transfer of 512 bytes".</summary>
     public static string DescribeResult(IoPathKind path, int res)
     {
