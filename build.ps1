@@ -218,6 +218,7 @@ function Invoke-VmTests {
     Read-XunitReport (Join-Path $vmResults 'core-vm.xml') 'xunit (guest)'
     Read-SummaryLine (Join-Path $vmResults 'c-witness.txt') 'C witness (guest)'
     Read-SummaryLine (Join-Path $vmResults 'pester-vm.txt') 'pester (guest)'
+    Read-SummaryLine (Join-Path $vmResults 'kernel-log-vm.txt') 'kernel log after pester (guest)'
     # Second boot, on the debug kernel (KASAN, lockdep): matrix, faults, removal; any kernel report fails.
     $debugImage = @(& bash (Join-Path $Root 'kernel/build-kernel.sh') --debug)[-1]
     if ($LASTEXITCODE -ne 0) { throw 'kernel/build-kernel.sh --debug failed' }
@@ -227,7 +228,10 @@ function Invoke-VmTests {
     # before any module code ran). 4-level paging takes that false report away and changes nothing the tests check.
     $rc = [Math]::Max($rc, (Invoke-Vm "bash tests/vm/guest-debug-tests.sh '$witness'" $debugImage "$vmResults-debug" @('no5lvl')))
     Read-SummaryLine (Join-Path "$vmResults-debug" 'debug-kernel.txt') 'debug kernel (guest)'
-    if (Test-Path "$vmResults-debug/pester-debug.txt") { Read-SummaryLine "$vmResults-debug/pester-debug.txt" 'pester (debug kernel)' }
+    if (Test-Path "$vmResults-debug/pester-debug.txt") {
+        Read-SummaryLine "$vmResults-debug/pester-debug.txt" 'pester (debug kernel)'
+        Read-SummaryLine "$vmResults-debug/kernel-log-debug.txt" 'kernel log after pester (debug kernel)'
+    }
     if ($rc -ne 0 -and $script:Tally.Failed -eq 0) {
         Add-Tally 0 1 0 "VM tier (the guest exited $rc with no failed test)"
     }

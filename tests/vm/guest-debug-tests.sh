@@ -8,6 +8,7 @@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 witness=${1:?usage: guest-debug-tests.sh /path/to/vblk-passthru-test}
 results=${VBK_RESULTS:?run through run-vm.sh --results}
+. "$here/vbk-disks.sh"
 rc=0
 # Removal on this kernel took 4 to 12 s from device_del to the first failed I/O in CI (10 s on the
 # normal kernel is the contract, checked in the first boot); here the run is for the kernel log.
@@ -31,11 +32,11 @@ if grep -l -E "Tags?[^#]*'VmDebug'" "$here"/../pester/*.Tests.ps1 >/dev/null 2>&
 	echo "--- Pester on the debug kernel (Tag VmDebug)"
 	pwsh -NoProfile -File "$here/../pester/Invoke-Tests.ps1" -Tag VmDebug | tee "$results/pester-debug.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
-	report='WARNING:|BUG:|Oops|general protection|refcount_t|leak|DEBUG_LOCKS_WARN_ON|INFO: |UBSAN'
-	if dmesg | grep -E -q "$report"; then
-		echo "FAIL kernel-log-clean-after-pester: $(dmesg | grep -E "$report" | head -3)"
-		echo "0 passed, 1 failed" >>"$results/pester-debug.txt"
+	if vbk_kernel_reports >/dev/null; then
+		{ echo "FAIL kernel-log-clean-after-pester: $(vbk_kernel_reports | head -3)"; echo "0 passed, 1 failed"; } | tee "$results/kernel-log-debug.txt"
 		rc=1
+	else
+		{ echo "ok kernel-log-clean-after-pester"; echo "1 passed, 0 failed"; } | tee "$results/kernel-log-debug.txt"
 	fi
 fi
 exit $rc

@@ -77,10 +77,9 @@ fi
 out=$(bash "$here/guest-removal.sh" "$bin"); tally removal "$out" $?
 
 # Nothing the tests did may have upset the kernel: no warning, BUG, KASAN or lockdep report.
-report='WARNING:|BUG:|Oops|general protection|refcount_t|leak|DEBUG_LOCKS_WARN_ON|INFO: |UBSAN'
-if dmesg | grep -E -q "$report"; then
-	bad kernel-log-clean "$(dmesg | grep -E "$report" | head -3)"
-	dmesg | grep -E -A 30 "$report" | head -80 | sed 's/^/# /'
+if vbk_kernel_reports >/dev/null; then
+	bad kernel-log-clean "$(vbk_kernel_reports | head -3)"
+	dmesg | grep -F -A 30 -- "$(vbk_kernel_reports | head -1)" | head -80 | sed 's/^/# /'
 else
 	ok kernel-log-clean
 fi

@@ -5,6 +5,7 @@
 cfg=${1:-Release}
 witness=${2:-}
 results=${VBK_RESULTS:-${vbk_results:?run through run-vm.sh --results}}
+. tests/vm/vbk-disks.sh
 rc=0
 
 echo "--- kernel $(uname -r); disks: $(ls /sys/block | tr '\n' ' ')"
@@ -23,5 +24,12 @@ if ls tests/pester/*.Vm.Tests.ps1 >/dev/null 2>&1; then
 	echo "--- Pester: the cmdlets against the guest's virtio disks (Tag VM)"
 	pwsh -NoProfile -File tests/pester/Invoke-Tests.ps1 -Tag VM | tee "$results/pester-vm.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+	# The cmdlets' fault and removal tests must not have upset the kernel either (the C witness checked before them).
+	if vbk_kernel_reports >/dev/null; then
+		{ echo "FAIL kernel-log-clean-after-pester: $(vbk_kernel_reports | head -3)"; echo "0 passed, 1 failed"; } | tee "$results/kernel-log-vm.txt"
+		rc=1
+	else
+		{ echo "ok kernel-log-clean-after-pester"; echo "1 passed, 0 failed"; } | tee "$results/kernel-log-vm.txt"
+	fi
 fi
 exit $rc

@@ -2,6 +2,7 @@
 # (the letters follow PCI order and change when a disk is removed and added back).
 #   vbk_disk SERIAL     prints the disk's name (vda, vdb, ...); status 1 if no disk has it
 #   vbk_disks           prints "SERIAL NAME" for every virtio disk
+#   vbk_kernel_reports  prints dmesg's WARN, BUG (KASAN), Oops, lockdep, UBSAN lines; status 1 if none
 vbk_disk() {
 	local s
 	for s in /sys/block/vd*/serial; do
@@ -21,4 +22,9 @@ vbk_disks() {
 		d=${s%/serial}
 		echo "$(cat "$s") ${d##*/}"
 	done
+}
+
+# The kernel-log check of every boot: nothing the tests did may have upset the kernel.
+vbk_kernel_reports() {
+	dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|refcount_t|leak|DEBUG_LOCKS_WARN_ON|INFO: |UBSAN'
 }
