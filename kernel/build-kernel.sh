@@ -5,7 +5,9 @@
 # Usage: kernel/build-kernel.sh [--unpatched|--debug] [--patches DIR] [--force] [--jobs N]
 #   --unpatched  same configuration, no patches (negative/comparison boot)
 #   --debug      the patches plus vm-kernel-debug.config (KASAN, lockdep,
-#                DEBUG_ATOMIC_SLEEP): the kernel of the removal and fault tests
+#                DEBUG_ATOMIC_SLEEP, failslab) and the test hooks in
+#                kernel/test-hooks/ (applied after the series, also with
+#                --patches): the kernel of the removal and fault tests
 #   --patches DIR  take DIR/0*.patch instead of kernel/0*.patch (to compare
 #                an older patch set with the current one; cached by its hash)
 #   --force      rebuild even when the cache has a bzImage for these inputs
@@ -46,7 +48,7 @@ while [ $# -gt 0 ]; do
 	--patches) patch_dir=$(cd "${2:?--patches needs a directory}" && pwd); shift ;;
 	--force) force=1 ;;
 	--jobs) jobs=${2:?--jobs needs a number}; shift ;;
-	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+	-h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
 	*) die "unknown argument: $1" ;;
 	esac
 	shift
@@ -82,6 +84,12 @@ if [ $variant != unpatched ]; then
 	patches=("$patch_dir"/0*.patch)
 	shopt -u nullglob
 	[ ${#patches[@]} -gt 0 ] || die "no patches in $patch_dir"
+fi
+# The debug kernel's test hooks (not part of the series) go on last, whichever series is built.
+if [ $variant = debug ]; then
+	shopt -s nullglob
+	patches+=("$here"/test-hooks/9*.patch)
+	shopt -u nullglob
 fi
 key=$({
 	echo "recipe $RECIPE_VERSION variant $variant source $src_pkg $src_version"

@@ -19,16 +19,6 @@ bad() { echo "FAIL $1${2:+: $2}"; fail=$((fail + 1)); }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# Waits up to $2 seconds for the disk with serial $1 (and its char device) to appear.
-wait_disk() {
-	local i d
-	for i in $(seq $(( $2 * 10 ))); do
-		d=$(vbk_disk "$1") && [ -c "/dev/${d}c0" ] && { echo "$d"; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
-
 if [ -z "${VBK_JOB:-}" ] || [ ! -d "$VBK_JOB/qmp" ]; then
 	echo "# no QMP request directory (\$VBK_JOB/qmp): not in run-vm.sh's VM"
 	bad removal-needs-qmp
@@ -38,7 +28,7 @@ fi
 
 for mode in pt ptpoll block blockpoll; do
 	t=removal-$serial-$mode
-	d=$(wait_disk "$serial" 20) || { bad "$t-disk-present" "no disk with serial $serial"; continue; }
+	d=$(vbk_wait_disk "$serial" 20) || { bad "$t-disk-present" "no disk with serial $serial"; continue; }
 	case $mode in pt*) path=/dev/${d}c0 ;; *) path=/dev/$d ;; esac
 	out=$(mktemp)
 	"$bin" --load "$path" "$mode" 32 120 >"$out" 2>&1 &
@@ -81,7 +71,7 @@ for mode in pt ptpoll block blockpoll; do
 	[ ! -e "$path" ] && ok "$t-node-gone" || bad "$t-node-gone" "$path still exists"
 
 	resp=$("$qmp" device_add "$serial") && ok "$t-device-add" || bad "$t-device-add" "$resp"
-	if d=$(wait_disk "$serial" 20); then
+	if d=$(vbk_wait_disk "$serial" 20); then
 		case $mode in pt*) path=/dev/${d}c0 ;; *) path=/dev/$d ;; esac
 		# Works again: two seconds of the same I/O without an error (exit 3: time ran out).
 		line=$("$bin" --load "$path" "$mode" 8 2 2>&1)

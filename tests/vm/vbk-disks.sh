@@ -2,6 +2,8 @@
 # (the letters follow PCI order and change when a disk is removed and added back).
 #   vbk_disk SERIAL     prints the disk's name (vda, vdb, ...); status 1 if no disk has it
 #   vbk_disks           prints "SERIAL NAME" for every virtio disk
+#   vbk_wait_disk SERIAL SECONDS
+#                       waits for the disk and its char device; prints its name; status 1 if it never came
 #   vbk_kernel_reports  prints dmesg's WARN, BUG (KASAN), Oops, lockdep, UBSAN lines; status 1 if none
 vbk_disk() {
 	local s
@@ -22,6 +24,15 @@ vbk_disks() {
 		d=${s%/serial}
 		echo "$(cat "$s") ${d##*/}"
 	done
+}
+
+vbk_wait_disk() {
+	local i d
+	for i in $(seq $(( $2 * 10 ))); do
+		d=$(vbk_disk "$1") && [ -c "/dev/${d}c0" ] && { echo "$d"; return 0; }
+		sleep 0.1
+	done
+	return 1
 }
 
 # The kernel-log check of every boot: nothing the tests did may have upset the kernel.

@@ -25,6 +25,15 @@
  *                                     if the time ran out
  *   vblk-passthru-test --bench CDEV COUNT
  *                                     cost per passthrough read (QD1, QD32)
+ *   vblk-passthru-test --catch-open NODE SECONDS GO
+ *                                     opens the block device node NODE as
+ *                                     soon as its disk exists (tries for up
+ *                                     to SECONDS, or until the file GO
+ *                                     exists), holds it, and once GO exists
+ *                                     asks HDIO_GETGEO; prints "catch: ..."
+ *                                     lines; exit 0 if that answered
+ *                                     -ENXIO, 1 if anything else, 2 if the
+ *                                     disk never opened
  *
  * What each disk gets depends on its serial and sysfs: data is compared
  * except on "vbnull" (QEMU's null device keeps nothing), no writes on a
@@ -35,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/hdreg.h>
 #include <linux/io_uring.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -42,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1003,6 +1014,47 @@ static int bench(const char *cdev, long count)
 	return 0;
 }
 
+static double uptime(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_BOOTTIME, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/*
+ * The probe error path (kernel/0001): a disk that probe adds and then tears
+ * down because its char device could not be added may still be held open by
+ * whoever opened it in between.  Once the virtio device is gone too, such an
+ * opener's HDIO_GETGEO must get -ENXIO (vblk->vdev cleared), not reach the
+ * freed vdev.  This opens NODE in a tight loop so that it wins that window.
+ */
+static int catch_open(const char *node, int seconds, const char *go)
+{
+	double deadline = uptime() + seconds;
+	struct hd_geometry geo;
+	long tries = 0;
+	int fd = -1, rc;
+
+	/* Until it opens, the time is up, or GO says another opener got in. */
+	while (fd < 0 && uptime() < deadline && (tries % 64 || access(go, F_OK) != 0)) {
+		fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		tries++;
+	}
+	if (fd < 0) {
+		printf("catch: never opened %s in %ld tries: %s\n", node, tries, strerror(errno));
+		return 2;
+	}
+	printf("catch: opened %s at uptime %.3f after %ld tries\n", node, uptime(), tries);
+	while (access(go, F_OK) != 0 && uptime() < deadline + seconds)
+		usleep(10000);
+	rc = ioctl(fd, HDIO_GETGEO, &geo);
+	printf("catch: HDIO_GETGEO at uptime %.3f: %d (%s)\n", uptime(), rc,
+	       rc ? strerror(errno) : "answered");
+	close(fd);
+	return rc < 0 && errno == ENXIO ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *names[16];
@@ -1024,6 +1076,8 @@ int main(int argc, char **argv)
 		return load(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "--bench"))
 		return bench(argv[2], atol(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "--catch-open"))
+		return catch_open(argv[2], atoi(argv[3]), argv[4]);
 	for (int i = 1; i < argc && n < 16; i++)
 		names[n++] = argv[i];
 	if (n == 0) {
