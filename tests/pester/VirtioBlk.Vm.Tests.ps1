@@ -71,6 +71,30 @@ Describe 'Read-/Write-VirtioBlkSector through passthrough in the VM' -Tags VM {
         Test-SameBytes $data $back | Should -BeTrue
     }
 
+    It 'a 4 MiB transfer in ordinary memory, more pages than one request has segments, round-trips through <Mode> (Poll=<Poll>, Vectored=<Vectored>) in several I/Os' -TestCases @(
+        @{ Index = 0; Mode = 'Passthrough'; Poll = $false; Vectored = $false }, @{ Index = 1; Mode = 'Passthrough'; Poll = $true; Vectored = $false }
+        @{ Index = 2; Mode = 'Passthrough'; Poll = $false; Vectored = $true }, @{ Index = 3; Mode = 'Block'; Poll = $false; Vectored = $false }
+        @{ Index = 4; Mode = 'Block'; Poll = $true; Vectored = $false }, @{ Index = 5; Mode = 'Block'; Poll = $false; Vectored = $true }
+    ) {
+        if (Skip-WithoutDisk $File 'vbfile') { return }
+        # One request could not carry 4 MiB of 4 KiB pages (issue 12: the queue's segment count bounds a command).
+        $File.MaxSegments | Should -BeGreaterThan 0
+        (4MB / 4096) | Should -BeGreaterThan $File.MaxSegments
+        $sector = [uint64] (131072 + 8192 * $Index)
+        $data = New-Pattern 4MB ($Index + 41)
+        $switches = @{ Mode = $Mode; Poll = $Poll; Vectored = $Vectored }
+        $verbose = Write-VirtioBlkSector $File.Path -Sector $sector -InputObject $data @switches -Confirm:$false -Verbose -ErrorAction Stop 4>&1
+        $said = ($verbose | ForEach-Object Message) -join "`n"
+        $said | Should -Match '4194304 bytes as \d+ I/Os of up to \d+ bytes'
+        $null = $said -match '4194304 bytes as (\d+) I/Os of up to (\d+) bytes' # Should -Match leaves $Matches alone
+        [int] $Matches[1] | Should -BeGreaterThan 1
+        [int] $Matches[2] | Should -BeLessOrEqual ($File.MaxSegments * 4096)
+        $back = Read-VirtioBlkSector $File.Path -Sector $sector -Count 8192 @switches -Raw -ErrorAction Stop
+        Test-SameBytes $data $back | Should -BeTrue
+        $other = if ($Mode -eq 'Block') { 'Passthrough' } else { 'Block' }
+        Test-SameBytes $data (Read-VirtioBlkSector $File.Path -Sector $sector -Count 8192 -Mode $other -Raw -ErrorAction Stop) | Should -BeTrue
+    }
+
     It 'Auto runs passthrough as root, and says so' {
         if (Skip-WithoutDisk $File 'vbfile') { return }
         (Read-VirtioBlkSector $File.Path 0 -ErrorAction Stop).Mode | Should -Be 'Passthrough'
