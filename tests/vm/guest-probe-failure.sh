@@ -21,6 +21,7 @@ ok() { echo "ok $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1${2:+: $2}"; fail=$((fail + 1)); }
 finish() { echo "$pass passed, $fail failed"; [ $fail = 0 ]; exit; }
 disarm() { [ -w "$fs/probability" ] && echo 0 >"$fs/probability"; }
+up() { cut -d' ' -f1 /proc/uptime; }
 # The kernel log's records after sequence number $1 (/dev/kmsg numbers them; dmesg's line count
 # would shift once the ring buffer wraps). With no argument: the last sequence number.
 kmsg() { dd if=/dev/kmsg iflag=nonblock bs=65536 2>/dev/null; }
@@ -29,7 +30,7 @@ log_after() {
 	kmsg | awk -F, -v s="$1" '$2 ~ /^[0-9]+$/ && $2 + 0 > s + 0 { sub(/^[^;]*;/, ""); print }'
 }
 
-echo "# $t: starts at uptime $(cut -d' ' -f1 /proc/uptime) s"
+echo "# $t: starts at uptime $(up) s"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 if [ ! -d "$fs" ] || [ -z "${VBK_JOB:-}" ]; then
 	bad "$t-prerequisites" "needs $fs (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_STACKTRACE_FILTER) and run-vm.sh's QMP"
@@ -37,7 +38,6 @@ if [ ! -d "$fs" ] || [ -z "${VBK_JOB:-}" ]; then
 fi
 # The filter: fail only an allocation with virtblk_cdev_add() on its stack (the address range from
 # kallsyms up to the next symbol).
-up() { cut -d' ' -f1 /proc/uptime; }
 # kallsyms of built-in code is in address order.
 read -r start end <<<"$(awk '
 	hit && $1 != s { print "0x" s, "0x" $1; exit }
@@ -55,6 +55,16 @@ go=/tmp/vbk-probe-go.$$
 rm -f "$node" "$go"
 mknod "$node" b "${devno%:*}" "${devno#*:}"
 trap 'disarm; rm -f "$node" "$go"' EXIT
+# Everything but the arming (probability) is set once.
+disarm
+echo N >"$fs/task-filter"
+echo N >"$fs/ignore-gfp-wait"
+echo 32 >"$fs/stacktrace-depth"
+echo "$start" >"$fs/require-start"
+echo "$end" >"$fs/require-end"
+echo 2 >"$fs/verbose" # 2: with the stack, which must show virtblk_cdev_add
+echo 1 >"$fs/interval"
+echo -1 >"$fs/times" # every allocation there fails until disarmed (ida_alloc may not allocate at all)
 echo "# symbol at $(up) s; device_del"
 "$qmp" device_del "$serial" >/dev/null || { bad "$t-device-del" "the disk did not go"; finish; }
 echo "# deleted at $(up) s"
@@ -70,15 +80,7 @@ for attempt in $(seq $attempts); do
 		taskset -c $cpu "$bin" --catch-open "$node" 120 "$go" >"${outs[-1]}" 2>&1 &
 		pids+=($!)
 	done
-	echo N >"$fs/task-filter"
-	echo N >"$fs/ignore-gfp-wait"
-	echo 32 >"$fs/stacktrace-depth"
-	echo "$start" >"$fs/require-start"
-	echo "$end" >"$fs/require-end"
-	echo 2 >"$fs/verbose" # 2: with the stack, which must show virtblk_cdev_add
-	echo 1 >"$fs/interval"
-	echo -1 >"$fs/times" # every allocation there fails until disarmed (ida_alloc may not allocate at all)
-	echo 100 >"$fs/probability"
+	echo 100 >"$fs/probability" # armed
 	since=$(log_after)
 	echo "# attempt $attempt: device_add at uptime $(up) s"
 	"$qmp" device_add "$serial" >/dev/null || bad "$t-device-add-$attempt" "QMP refused device_add"

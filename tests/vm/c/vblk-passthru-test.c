@@ -1014,14 +1014,6 @@ static int bench(const char *cdev, long count)
 	return 0;
 }
 
-static double uptime(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_BOOTTIME, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /*
  * The probe error path (kernel/0001): a disk that probe adds and then tears
  * down because its char device could not be added may still be held open by
@@ -1031,25 +1023,26 @@ static double uptime(void)
  */
 static int catch_open(const char *node, int seconds, const char *go)
 {
-	double deadline = uptime() + seconds;
+	double deadline = now_s() + seconds;
 	struct hd_geometry geo;
 	long tries = 0;
 	int fd = -1, rc;
 
 	/* Until it opens, the time is up, or GO says another opener got in. */
-	while (fd < 0 && uptime() < deadline && (tries % 64 || access(go, F_OK) != 0)) {
+	while (fd < 0 && now_s() < deadline && (tries % 64 || access(go, F_OK) != 0)) {
 		fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		tries++;
 	}
 	if (fd < 0) {
-		printf("catch: never opened %s in %ld tries: %s\n", node, tries, strerror(errno));
+		printf("catch: never opened %s in %ld tries%s%s\n", node, tries, tries ? ": " : "",
+		       tries ? strerror(errno) : "");
 		return 2;
 	}
-	printf("catch: opened %s at uptime %.3f after %ld tries\n", node, uptime(), tries);
-	while (access(go, F_OK) != 0 && uptime() < deadline + seconds)
+	printf("catch: opened %s at uptime %.3f after %ld tries\n", node, now_s(), tries);
+	while (access(go, F_OK) != 0 && now_s() < deadline + seconds)
 		usleep(10000);
 	rc = ioctl(fd, HDIO_GETGEO, &geo);
-	printf("catch: HDIO_GETGEO at uptime %.3f: %d (%s)\n", uptime(), rc,
+	printf("catch: HDIO_GETGEO at uptime %.3f: %d (%s)\n", now_s(), rc,
 	       rc ? strerror(errno) : "answered");
 	close(fd);
 	return rc < 0 && errno == ENXIO ? 0 : 1;
