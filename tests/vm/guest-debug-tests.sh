@@ -2,7 +2,7 @@
 # Runs inside the test VM booted with the debug kernel (kernel/build-kernel.sh --debug: KASAN, lockdep,
 # DEBUG_ATOMIC_SLEEP, failslab), from build.ps1 -Task VmTest: the disk matrix, the C witness with the fault
 # ranges, the removal test and the kernel-log check (guest-smoke.sh), the probe error path
-# (guest-probe-failure.sh), then the Pester tests tagged
+# (guest-probe-failure.sh), polls through a freed request (guest-iopoll-freed.sh), then the Pester tests tagged
 # VmDebug, if any. Any WARN, BUG, KASAN or lockdep report in dmesg fails the run.
 #   guest-debug-tests.sh C_WITNESS_BINARY
 # Writes debug-kernel.txt (and pester-debug.txt) to $VBK_RESULTS for build.ps1 to add up.
@@ -24,6 +24,8 @@ echo "--- debug kernel $(uname -r)"
 	bash "$here/guest-smoke.sh" "$witness"
 	# The probe error path, with one allocation failed inside virtblk_cdev_add() (failslab).
 	bash "$here/guest-probe-failure.sh" "$witness"
+	# Polling never goes through a freed request (the test hook counts blk_rq_poll() calls).
+	bash "$here/guest-iopoll-freed.sh" "$witness"
 } | awk '
 	/^ok / { p++ } /^FAIL / { f++ }
 	!/^[0-9]+ passed, [0-9]+ failed$/ { print; fflush() }
