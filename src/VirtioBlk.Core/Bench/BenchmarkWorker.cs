@@ -71,6 +71,9 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private long _writes;
     private readonly bool _plainPrepare; // fresh I/Os need no call: a shape without iovecs, no verified writes
     private readonly bool _plainReap;    // completions need no call: no checks, no latency
+
+    /// <summary>The run needs none of latency, rate, verification, non-plain SQEs: see <see cref="ILoopMode"/>.</summary>
+    private readonly bool _lean;
     private readonly bool _readsOnly;    // Read or Verify: no I/O of the run writes
     private int _free;     // free slots: the top of _freeSlots
     private int _pending;  // verified writes whose read-back is yet to be prepared: the top of _pendingReadBacks
@@ -99,6 +102,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         _shape = new IoShape(o.Path, o.Vectored, o.FixedBuffers, o.RegisteredFiles, geometry.LogicalBlockSize);
         _plainPrepare = _shape.IsPlain && !_verifyWrites && !_checks;
         _plainReap = !_checks && !o.RecordLatency;
+        _lean = _plainPrepare && _plainReap && o.RateIops <= 0;
         _readsOnly = o.Operation is BenchmarkOperation.Read or BenchmarkOperation.Verify;
         long bufferBytes = IoRules.CheckBufferBytes(_verifyWrites ? 2L * _bs : _bs, _depth, 1, IoKnob.QueueDepth);
         (_rangeStart, _rangeBlocks) = BenchmarkEngine.SliceOf(o, geometry, index);
@@ -204,24 +208,53 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     /// </summary>
     /// <remarks>
     /// The loop runs once per thread for the whole run, so with tiered compilation (the default) it would start as
-    /// tier-0 code and live on in OSR code: it and its two per-I/O parts (<see cref="PrepareFresh"/> and
+    /// tier-0 code and live on in OSR code: it (<see cref="RunLoop{TMode}"/>) and its two per-I/O parts (<see cref="PrepareFresh"/> and
     /// <see cref="Reap"/>) are compiled fully optimised at once instead (AggressiveOptimization), with the ring's
     /// hot paths (<see cref="IoUring.GetSqe"/>, <see cref="IoShape.Prepare"/>, <see cref="IoUring.SubmitAndWait"/>
     /// down to the io_uring_enter P/Invoke, the in-place CQE view) inlined. The per-I/O parts are methods of their
     /// own so that their few hot values stay in registers; what only verification, latency recording or errors need
     /// is out of line.
     /// </remarks>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int cpu, long goTimestamp, long measureFrom, long endTimestamp, StrongBox stop)
     {
         if (cpu >= 0) Pin(cpu);
+        if (_lean) RunLoop<LeanLoop>(goTimestamp, measureFrom, endTimestamp, stop);
+        else RunLoop<FullLoop>(goTimestamp, measureFrom, endTimestamp, stop);
+    }
+
+    /// <summary>
+    /// Whether <see cref="RunLoop{TMode}"/> is compiled for the lean case: plain preparation and reaping, no
+    /// latency, rate or verification (<see cref="_lean"/>). The loop body is one; in the
+    /// lean copy the branches of those features fold away, and with fewer live values the JIT keeps the round's
+    /// state in registers instead of on the stack (a value type argument gets code of its own).
+    /// </summary>
+    private interface ILoopMode
+    {
+        static abstract bool Lean { get; }
+    }
+
+    private struct LeanLoop : ILoopMode
+    {
+        public static bool Lean => true;
+    }
+
+    private struct FullLoop : ILoopMode
+    {
+        public static bool Lean => false;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private void RunLoop<TMode>(long goTimestamp, long measureFrom, long endTimestamp, StrongBox stop) where TMode : struct, ILoopMode
+    {
         Sys.Rusage r0 = default;
 
         IoUring ring = _ring;
-        bool latency = _o.RecordLatency;
+        bool latency = !TMode.Lean && _o.RecordLatency;
         long ioLimit = _o.OnePass ? (long)_rangeBlocks : _o.IoCount;
+        bool limited = ioLimit > 0;
         long freq = Stopwatch.Frequency;
-        double ratePerTick = _o.RateIops > 0 ? (double)_o.RateIops / _o.Threads / freq : 0;
+        double ratePerTick = !TMode.Lean && _o.RateIops > 0 ? (double)_o.RateIops / _o.Threads / freq : 0;
+        bool rated = !TMode.Lean && ratePerTick > 0;
         _free = _depth;
         for (int i = 0; i < _depth; i++) _freeSlots[i] = _depth - 1 - i;
         _pending = 0;
@@ -253,7 +286,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 Sys.GetRusage(Sys.RUSAGE_THREAD, &r0);
             }
             if (!stopping && (Volatile.Read(ref stop.Value) || SawNoDevice
-                || (ioLimit > 0 ? measuring && issued - issuedBeforeMeasure >= ioLimit : now >= end)))
+                || (limited ? measuring && issued - issuedBeforeMeasure >= ioLimit : now >= end)))
             {
                 stopping = true; // stop issuing; what is in flight is drained and counted, and so is its time
                 // The device is gone: every thread stops (see IoShape.IsNoDevice), and the engine says why.
@@ -261,12 +294,12 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
 
             // Read-backs of verified writes first: they are part of the write, not new I/O (no limit, no rate).
-            int toPrep = _pending > 0 ? PrepareReadBacks(submitBatch, now, prepped) : 0;
+            int toPrep = !TMode.Lean && _pending > 0 ? PrepareReadBacks(submitBatch, now, prepped) : 0;
             int free = _free;
             int fresh = stopping ? 0 : Math.Min(free, submitBatch - toPrep);
-            if (ioLimit > 0 && measuring) fresh = (int)Math.Min(fresh, ioLimit - (issued - issuedBeforeMeasure));
+            if (limited && measuring) fresh = (int)Math.Min(fresh, ioLimit - (issued - issuedBeforeMeasure));
             bool throttled = false;
-            if (ratePerTick > 0 && fresh > 0)
+            if (rated && fresh > 0)
             {
                 long allowed = (long)((now - goTimestamp) * ratePerTick) + 1 - issued;
                 if (allowed < fresh)
@@ -277,7 +310,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
             if (fresh > 0)
             {
-                if (!_plainPrepare) PrepareFreshAny(fresh);
+                if (!TMode.Lean && !_plainPrepare) PrepareFreshAny(fresh);
                 else if (_pattern == BenchmarkPattern.Random) { if (_readsOnly) PrepareFreshPlainRandomReads(fresh); else PrepareFreshPlainRandom(fresh); }
                 else if (_readsOnly) PrepareFreshPlainSequentialReads(fresh);
                 else PrepareFreshPlainSequential(fresh);
@@ -329,7 +362,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 Reaped += n;
                 long doneAt = now;
                 bool count = measuring && doneAt >= measureFrom;
-                long good = _plainReap ? ReapPlain(cqes) : ReapAny(cqes, latency && count ? doneAt : 0, stop);
+                long good = TMode.Lean || _plainReap ? ReapPlain(cqes) : ReapAny(cqes, latency && count ? doneAt : 0, stop);
                 ring.AdvanceCompletions(cqes);
                 completed += good;
                 Volatile.Write(ref _completed, completed);
