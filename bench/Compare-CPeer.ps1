@@ -38,7 +38,7 @@ $haveFio = [bool](Get-Command $Fio -ErrorAction Ignore)
 $file = "/dev/shm/vblk-cpeer-$PID.img"
 & truncate -s 256M $file
 $dev = (& losetup --find --show $file).Trim()
-function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
 
 function Invoke-Module($qd, $batch) {
     $r = Invoke-VirtioBlkBenchmark -Path $dev -Buffered -QueueDepth $qd -SubmitBatch $batch -CompleteBatch $batch -FixedBuffers -RegisteredFiles `
@@ -86,21 +86,22 @@ try {
                 FioIopsRatio = if ($res.fio) { $res.module.Iops / $res.fio.Iops } else { $null }
             }
         }
-        $ir = @($runs.IopsRatio); $cr = @($runs.CpuRatio)
+        $is = Get-RatioSummary @($runs.IopsRatio); $cs = Get-RatioSummary @($runs.CpuRatio)
         [pscustomobject]@{
             Configuration = "QD$($c.QD) batch $($c.Batch)"
-            ModuleIops = [math]::Round((Median $runs.Module.Iops)); CIops = [math]::Round((Median $runs.C.Iops))
-            IopsRatio = '{0:0.00} / {1:0.00} / {2:0.00}' -f ($ir | Measure-Object -Minimum).Minimum, (Median $ir), ($ir | Measure-Object -Maximum).Maximum
-            ModuleCpuNsPerIo = [math]::Round((Median $runs.Module.CpuNsPerIo)); CCpuNsPerIo = [math]::Round((Median $runs.C.CpuNsPerIo))
-            CpuRatio = '{0:0.00} / {1:0.00} / {2:0.00}' -f ($cr | Measure-Object -Minimum).Minimum, (Median $cr), ($cr | Measure-Object -Maximum).Maximum
-            FioIopsRatio = if ($haveFio) { '{0:0.00}' -f (Median @($runs.FioIopsRatio)) } else { 'fio not installed' }
-            FioCpuNsPerIo = if ($haveFio) { [math]::Round((Median $runs.Fio.CpuNsPerIo)) } else { $null }
-            AllocatedBytesPerIo = Median $runs.Module.AllocatedBytesPerIo
+            ModuleIops = [math]::Round((Get-Median $runs.Module.Iops)); CIops = [math]::Round((Get-Median $runs.C.Iops))
+            IopsRatio = Format-RatioSummary $is
+            IopsRatioSummary = $is
+            ModuleCpuNsPerIo = [math]::Round((Get-Median $runs.Module.CpuNsPerIo)); CCpuNsPerIo = [math]::Round((Get-Median $runs.C.CpuNsPerIo))
+            CpuRatio = Format-RatioSummary $cs
+            FioIopsRatio = if ($haveFio) { '{0:0.00}' -f (Get-Median @($runs.FioIopsRatio)) } else { 'fio not installed' }
+            FioCpuNsPerIo = if ($haveFio) { [math]::Round((Get-Median $runs.Fio.CpuNsPerIo)) } else { $null }
+            AllocatedBytesPerIo = Get-Median $runs.Module.AllocatedBytesPerIo
             Runs = $runs
         }
     }
     $all | Format-Table Configuration, ModuleIops, CIops, IopsRatio, ModuleCpuNsPerIo, CCpuNsPerIo, CpuRatio, FioIopsRatio, AllocatedBytesPerIo -AutoSize | Out-String -Width 200 | Write-Host
-    Write-Host "ratios: min / median / max over $Rounds rounds; IopsRatio = module/C, CpuRatio = C cpu-ns-per-IO / module's (>= 1: module is as cheap)"
+    Write-Host "ratios: min / median / max over $Rounds rounds, and a 95% bootstrap interval of the median; IopsRatio = module/C, CpuRatio = C cpu-ns-per-IO / module's (>= 1: module is as cheap)"
     Write-Host "load average at the end: $((Get-Content /proc/loadavg))"
     $null = New-Item -ItemType Directory -Force (Split-Path $ResultPath)
     [pscustomobject]@{ Date = (Get-Date).ToString('o'); Kernel = (Get-Content /proc/sys/kernel/osrelease); LoadAverage = (Get-Content /proc/loadavg); Rounds = $Rounds; Seconds = $Seconds; Results = $all } |

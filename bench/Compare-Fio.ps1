@@ -30,7 +30,7 @@ Import-Module (Join-Path $PSScriptRoot '../VirtioBlk.psd1') -Force
 $file = "/dev/shm/vblk-bench-$PID.img"
 & truncate -s 1G $file
 $dev = (& losetup --find --show $file).Trim()
-function Median([double[]] $v) { $s = $v | Sort-Object; if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
 
 function Invoke-Fio($qd, $batch, [bool] $latency) {
     $a = @('--name=vblk', "--filename=$dev", '--ioengine=io_uring', '--direct=1', '--rw=randread', '--bs=4k',
@@ -61,10 +61,10 @@ try {
         }
         $row = [pscustomobject]@{
             Config = 'QD{0} batch {1}, latency {2}' -f $c.QD, $c.Batch, $(if ($c.Latency) { 'on' } else { 'off' })
-            VirtioBlkIops = [math]::Round((Median $mods))
-            FioIops = [math]::Round((Median $fios))
+            VirtioBlkIops = [math]::Round((Get-Median $mods))
+            FioIops = [math]::Round((Get-Median $fios))
             RatioMin = [math]::Round(($ratios | Measure-Object -Minimum).Minimum, 3)
-            RatioMedian = [math]::Round((Median $ratios), 3)
+            RatioMedian = [math]::Round((Get-Median $ratios), 3)
             RatioMax = [math]::Round(($ratios | Measure-Object -Maximum).Maximum, 3)
             AllocatedBytesPerIo = $script:LastAlloc
         }

@@ -23,7 +23,7 @@ Import-Module (Join-Path $PSScriptRoot '../VirtioBlk.psd1') -Force
 $file = "/dev/shm/vblk-verify-$PID.img"
 & truncate -s 256M $file
 $dev = (& losetup --find --show $file).Trim()
-function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
 $common = @{ Path = $dev; QueueDepth = 32; SubmitBatch = 8; CompleteBatch = 8; FixedBuffers = $true; RegisteredFiles = $true; NoLatency = $true; Seconds = $Seconds; RampSeconds = 0.5; Pattern = 'Sequential'; Seed = 3 }
 function Figures($r) {
     $blocks = if ($r.Verify -and $r.Operation -eq 'Write') { $r.BlocksChecked / $r.Seconds } else { $r.Iops }
@@ -46,9 +46,9 @@ try {
         }
         [pscustomobject]@{
             Pair = $p.Name
-            PlainIops = [math]::Round((Median $runs.Plain.Iops)); CheckedIops = [math]::Round((Median $runs.Checked.Iops))
-            IopsRatio = '{0:0.00}' -f (Median $runs.IopsRatio); BlocksRatio = '{0:0.00}' -f (Median $runs.BlockRatio)
-            PlainCpuNsPerIo = [math]::Round((Median $runs.Plain.CpuNsPerIo)); CheckedCpuNsPerIo = [math]::Round((Median $runs.Checked.CpuNsPerIo))
+            PlainIops = [math]::Round((Get-Median $runs.Plain.Iops)); CheckedIops = [math]::Round((Get-Median $runs.Checked.Iops))
+            IopsRatio = '{0:0.00}' -f (Get-Median $runs.IopsRatio); BlocksRatio = '{0:0.00}' -f (Get-Median $runs.BlockRatio)
+            PlainCpuNsPerIo = [math]::Round((Get-Median $runs.Plain.CpuNsPerIo)); CheckedCpuNsPerIo = [math]::Round((Get-Median $runs.Checked.CpuNsPerIo))
             Mismatches = ($runs.Checked.Mismatches | Measure-Object -Sum).Sum
             Runs = $runs
         }

@@ -19,7 +19,7 @@ $peer = Join-Path $PSScriptRoot 'c/vbload'
 if (-not (Test-Path $peer)) { throw "build the peer on the host first: bench/c/build.sh" }
 $disk = Get-VirtioBlkDevice | Where-Object Serial -EQ 'vbnull' | Select-Object -First 1
 if (-not $disk) { throw 'no null-backed disk (serial vbnull) in this VM' }
-function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
 $paths = @(
     @{ Name = 'block'; Mode = 'Block'; Poll = $false }, @{ Name = 'passthrough'; Mode = 'Passthrough'; Poll = $false }
     @{ Name = 'polled block'; Mode = 'Block'; Poll = $true }, @{ Name = 'polled passthrough'; Mode = 'Passthrough'; Poll = $true }
@@ -44,9 +44,9 @@ $out = foreach ($p in $paths) {
         }
         [pscustomobject]@{ Round = $i; Module = $res.module; C = $res.c; Ratio = $res.module / $res.c }
     }
-    $r = @($runs.Ratio)
-    [pscustomobject]@{ Path = $p.Name; ModuleIops = [math]::Round((Median $runs.Module)); CIops = [math]::Round((Median $runs.C))
-        Ratio = '{0:0.00} / {1:0.00} / {2:0.00}' -f ($r | Measure-Object -Minimum).Minimum, (Median $r), ($r | Measure-Object -Maximum).Maximum; Runs = $runs }
+    $rs = Get-RatioSummary @($runs.Ratio)
+    [pscustomobject]@{ Path = $p.Name; ModuleIops = [math]::Round((Get-Median $runs.Module)); CIops = [math]::Round((Get-Median $runs.C))
+        Ratio = Format-RatioSummary $rs; RatioSummary = $rs; Runs = $runs }
 }
 $out | Format-Table Path, ModuleIops, CIops, Ratio -AutoSize | Out-String | Write-Host
 [pscustomobject]@{ Date = (Get-Date).ToString('o'); Kernel = (Get-Content /proc/sys/kernel/osrelease); Rounds = $Rounds; Results = $out } | ConvertTo-Json -Depth 5 | Set-Content $ResultPath

@@ -50,7 +50,7 @@ if ($Guest) {
 }
 
 if (-not $Before -or -not $After) { throw 'give -Before and -After (bzImage paths)' }
-function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
 $root = (Resolve-Path (Join-Path $PSScriptRoot '..')).Path
 $kernels = @{ before = (Resolve-Path $Before).Path; after = (Resolve-Path $After).Path }
 $work = Join-Path ([IO.Path]::GetTempPath()) "vbk-kernel-ab-$PID"
@@ -74,9 +74,9 @@ $summary = foreach ($c in $configs) {
     $a = @($all | Where-Object { $_.Config -eq $c.Name -and $_.Label -eq 'after' })
     [pscustomobject]@{
         Config = $c.Name
-        BeforeIops = [math]::Round((Median $b.Iops)); AfterIops = [math]::Round((Median $a.Iops))
-        IopsAfterOverBefore = '{0:0.00}' -f ((Median $a.Iops) / (Median $b.Iops))
-        BeforeSysNsPerIo = [math]::Round((Median $b.SysNsPerIo)); AfterSysNsPerIo = [math]::Round((Median $a.SysNsPerIo))
+        BeforeIops = [math]::Round((Get-Median $b.Iops)); AfterIops = [math]::Round((Get-Median $a.Iops))
+        IopsAfterOverBefore = '{0:0.00}' -f ((Get-Median $a.Iops) / (Get-Median $b.Iops))
+        BeforeSysNsPerIo = [math]::Round((Get-Median $b.SysNsPerIo)); AfterSysNsPerIo = [math]::Round((Get-Median $a.SysNsPerIo))
         BeforeIopsRange = '{0:0}-{1:0}' -f ($b.Iops | Measure-Object -Minimum).Minimum, ($b.Iops | Measure-Object -Maximum).Maximum
         AfterIopsRange = '{0:0}-{1:0}' -f ($a.Iops | Measure-Object -Minimum).Minimum, ($a.Iops | Measure-Object -Maximum).Maximum
         Errors = ($b.Errors + $a.Errors | Measure-Object -Sum).Sum
