@@ -5,7 +5,7 @@
     configuration, the per-round module / C ratios summarised: count, min / median / max, geometric mean, the 95%
     bootstrap interval of the median, and how many rounds the module won. This is how the README's pooled figures are
     made, e.g.:
-        dotnet pwsh -NoProfile -File bench/Summarize-Ratios.ps1 bench/results/compare-cpeer-3.json bench/results/compare-cpeer-4.json
+        dotnet pwsh -NoProfile -c "& bench/Summarize-Ratios.ps1 bench/results/compare-cpeer-3.json bench/results/compare-cpeer-4.json | Format-Table"
 #>
 param([Parameter(Mandatory, Position = 0, ValueFromRemainingArguments)] [string[]] $Path)
 $ErrorActionPreference = 'Stop'
@@ -13,7 +13,9 @@ Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force
 
 $pooled = [ordered]@{}
 foreach ($p in $Path) {
-    foreach ($r in (Get-Content -Raw $p | ConvertFrom-Json).Results) {
+    $doc = Get-Content -Raw $p | ConvertFrom-Json
+    if (-not ($doc.PSObject.Properties['Results'] -and $doc.Results)) { throw "${p}: not a result of Compare-CPeer.ps1 or Vm-CPeer.ps1 (it has no Results)" }
+    foreach ($r in $doc.Results) {
         # Compare-CPeer names a configuration and saves IopsRatio and CpuRatio per round; Vm-CPeer names a path and
         # saves Ratio (IOPS).
         $name = if ($r.PSObject.Properties['Configuration']) { $r.Configuration } else { $r.Path }

@@ -14,6 +14,7 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 $PSStyle.OutputRendering = 'PlainText'
+$ProgressPreference = 'SilentlyContinue' # the C peer draws no progress; the module's bar would cost it guest CPU time
 Import-Module (Join-Path $PSScriptRoot '../VirtioBlk.psd1') -Force
 $peer = Join-Path $PSScriptRoot 'c/vbload'
 if (-not (Test-Path $peer)) { throw "build the peer on the host first: bench/c/build.sh" }
