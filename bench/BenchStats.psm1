@@ -29,13 +29,15 @@ function Get-RatioSummary {
         $medians[$i] = Get-Median $pick
     }
     [array]::Sort($medians)
+    $sorted = [double[]]$Ratio.Clone()
+    [array]::Sort($sorted)
     $logSum = 0.0
     foreach ($r in $Ratio) { $logSum += [math]::Log($r) }
     [pscustomobject]@{
         Count   = $n
-        Min     = ($Ratio | Measure-Object -Minimum).Minimum
-        Median  = Get-Median $Ratio
-        Max     = ($Ratio | Measure-Object -Maximum).Maximum
+        Min     = $sorted[0]
+        Median  = Get-Median $sorted
+        Max     = $sorted[$n - 1]
         GeoMean = [math]::Exp($logSum / $n)
         CiLow   = $medians[[int][math]::Floor(0.025 * ($Resamples - 1))]
         CiHigh  = $medians[[int][math]::Ceiling(0.975 * ($Resamples - 1))]

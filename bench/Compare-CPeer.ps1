@@ -38,7 +38,7 @@ $haveFio = [bool](Get-Command $Fio -ErrorAction Ignore)
 $file = "/dev/shm/vblk-cpeer-$PID.img"
 & truncate -s 256M $file
 $dev = (& losetup --find --show $file).Trim()
-Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force
 
 function Invoke-Module($qd, $batch) {
     $r = Invoke-VirtioBlkBenchmark -Path $dev -Buffered -QueueDepth $qd -SubmitBatch $batch -CompleteBatch $batch -FixedBuffers -RegisteredFiles `

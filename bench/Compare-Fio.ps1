@@ -30,7 +30,7 @@ Import-Module (Join-Path $PSScriptRoot '../VirtioBlk.psd1') -Force
 $file = "/dev/shm/vblk-bench-$PID.img"
 & truncate -s 1G $file
 $dev = (& losetup --find --show $file).Trim()
-Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force
 
 function Invoke-Fio($qd, $batch, [bool] $latency) {
     $a = @('--name=vblk', "--filename=$dev", '--ioengine=io_uring', '--direct=1', '--rw=randread', '--bs=4k',

@@ -23,7 +23,7 @@ Import-Module (Join-Path $PSScriptRoot '../VirtioBlk.psd1') -Force
 $file = "/dev/shm/vblk-verify-$PID.img"
 & truncate -s 256M $file
 $dev = (& losetup --find --show $file).Trim()
-Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force
 $common = @{ Path = $dev; QueueDepth = 32; SubmitBatch = 8; CompleteBatch = 8; FixedBuffers = $true; RegisteredFiles = $true; NoLatency = $true; Seconds = $Seconds; RampSeconds = 0.5; Pattern = 'Sequential'; Seed = 3 }
 function Figures($r) {
     $blocks = if ($r.Verify -and $r.Operation -eq 'Write') { $r.BlocksChecked / $r.Seconds } else { $r.Iops }

@@ -20,7 +20,7 @@ $peer = Join-Path $PSScriptRoot 'c/vbload'
 if (-not (Test-Path $peer)) { throw "build the peer on the host first: bench/c/build.sh" }
 $disk = Get-VirtioBlkDevice | Where-Object Serial -EQ 'vbnull' | Select-Object -First 1
 if (-not $disk) { throw 'no null-backed disk (serial vbnull) in this VM' }
-Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force
 $paths = @(
     @{ Name = 'block'; Mode = 'Block'; Poll = $false }, @{ Name = 'passthrough'; Mode = 'Passthrough'; Poll = $false }
     @{ Name = 'polled block'; Mode = 'Block'; Poll = $true }, @{ Name = 'polled passthrough'; Mode = 'Passthrough'; Poll = $true }

@@ -50,7 +50,7 @@ if ($Guest) {
 }
 
 if (-not $Before -or -not $After) { throw 'give -Before and -After (bzImage paths)' }
-Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force  # Get-Median, Get-RatioSummary
+Import-Module (Join-Path $PSScriptRoot 'BenchStats.psm1') -Force
 $root = (Resolve-Path (Join-Path $PSScriptRoot '..')).Path
 $kernels = @{ before = (Resolve-Path $Before).Path; after = (Resolve-Path $After).Path }
 $work = Join-Path ([IO.Path]::GetTempPath()) "vbk-kernel-ab-$PID"

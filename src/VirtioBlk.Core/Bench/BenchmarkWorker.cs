@@ -71,9 +71,6 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private long _writes;
     private readonly bool _plainPrepare; // fresh I/Os need no call: a shape without iovecs, no verified writes
     private readonly bool _plainReap;    // completions need no call: no checks, no latency
-
-    /// <summary>The run needs none of latency, rate, verification, non-plain SQEs: see <see cref="ILoopMode"/>.</summary>
-    private readonly bool _lean;
     private readonly bool _readsOnly;    // Read or Verify: no I/O of the run writes
     private int _free;     // free slots: the top of _freeSlots
     private int _pending;  // verified writes whose read-back is yet to be prepared: the top of _pendingReadBacks
@@ -102,7 +99,6 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         _shape = new IoShape(o.Path, o.Vectored, o.FixedBuffers, o.RegisteredFiles, geometry.LogicalBlockSize);
         _plainPrepare = _shape.IsPlain && !_verifyWrites && !_checks;
         _plainReap = !_checks && !o.RecordLatency;
-        _lean = _plainPrepare && _plainReap && o.RateIops <= 0;
         _readsOnly = o.Operation is BenchmarkOperation.Read or BenchmarkOperation.Verify;
         long bufferBytes = IoRules.CheckBufferBytes(_verifyWrites ? 2L * _bs : _bs, _depth, 1, IoKnob.QueueDepth);
         (_rangeStart, _rangeBlocks) = BenchmarkEngine.SliceOf(o, geometry, index);
@@ -218,13 +214,14 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     public void Run(int cpu, long goTimestamp, long measureFrom, long endTimestamp, StrongBox stop)
     {
         if (cpu >= 0) Pin(cpu);
-        if (_lean) RunLoop<LeanLoop>(goTimestamp, measureFrom, endTimestamp, stop);
+        // Lean: none of latency, rate, verification or non-plain SQEs (see ILoopMode).
+        if (_plainPrepare && _plainReap && _o.RateIops <= 0) RunLoop<LeanLoop>(goTimestamp, measureFrom, endTimestamp, stop);
         else RunLoop<FullLoop>(goTimestamp, measureFrom, endTimestamp, stop);
     }
 
     /// <summary>
     /// Whether <see cref="RunLoop{TMode}"/> is compiled for the lean case: plain preparation and reaping, no
-    /// latency, rate or verification (<see cref="_lean"/>). The loop body is one; in the
+    /// latency, rate or verification (chosen in <see cref="Run"/>). The loop body is one; in the
     /// lean copy the branches of those features fold away, and with fewer live values the JIT keeps the round's
     /// state in registers instead of on the stack (a value type argument gets code of its own).
     /// </summary>
@@ -253,7 +250,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         long ioLimit = _o.OnePass ? (long)_rangeBlocks : _o.IoCount;
         bool limited = ioLimit > 0;
         long freq = Stopwatch.Frequency;
-        double ratePerTick = !TMode.Lean && _o.RateIops > 0 ? (double)_o.RateIops / _o.Threads / freq : 0;
+        double ratePerTick = _o.RateIops > 0 ? (double)_o.RateIops / _o.Threads / freq : 0;
         bool rated = !TMode.Lean && ratePerTick > 0;
         _free = _depth;
         for (int i = 0; i < _depth; i++) _freeSlots[i] = _depth - 1 - i;
