@@ -21,6 +21,10 @@ function Get-RatioSummary {
     param([double[]] $Ratio, [int] $Resamples = 2000, [int] $Seed = 1)
     $n = $Ratio.Length
     if ($n -eq 0) { throw 'Get-RatioSummary: no ratios (did every round fail?)' }
+    foreach ($r in $Ratio) {
+        # 0, infinity or NaN is a round where one side did no I/O: it would drag the geometric mean to 0 or infinity.
+        if (-not ($r -gt 0 -and [double]::IsFinite($r))) { throw "Get-RatioSummary: ratio $r is not a positive finite number (a round where one side did no I/O?); rerun that configuration" }
+    }
     $rng = [System.Random]::new($Seed)
     $medians = [double[]]::new($Resamples)
     $pick = [double[]]::new($n)

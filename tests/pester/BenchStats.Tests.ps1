@@ -50,4 +50,10 @@ Describe 'Get-RatioSummary' -Tags CI {
     It 'refuses an empty set rather than printing NaN' {
         { Get-RatioSummary ([double[]]@()) } | Should -Throw '*no ratios*'
     }
+    It 'refuses a ratio from a round where one side did no I/O (<Bad>)' -TestCases @(
+        @{ Bad = 0.0 }, @{ Bad = [double]::PositiveInfinity }, @{ Bad = [double]::NaN }, @{ Bad = -1.0 }
+    ) {
+        param($Bad)
+        { Get-RatioSummary @(1.0, $Bad, 0.9) } | Should -Throw '*not a positive finite number*'
+    }
 }
