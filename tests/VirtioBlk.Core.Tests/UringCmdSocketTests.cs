@@ -121,6 +121,41 @@ public sealed unsafe class UringCmdSocketTests
         Assert.Throws<ArgumentException>(() => shape.Prepare(fast, 64, 3, write, buffer, 65536, offset, null, 1));
     }
 
+    [Theory]
+    [InlineData(IoPathKind.Block, false, false, false)]
+    [InlineData(IoPathKind.Block, true, true, false)]
+    [InlineData(IoPathKind.Block, false, true, true)]
+    [InlineData(IoPathKind.Passthrough, false, false, false)]
+    [InlineData(IoPathKind.Passthrough, true, true, true)]
+    [InlineData(IoPathKind.Passthrough, true, false, true)]
+    public void TheTemplatePreparerWritesWhatThePlainOneWrites(IoPathKind path, bool write, bool fixedBuffer, bool registeredFile)
+    {
+        // The benchmark's loop copies a template and patches three fields (IoShape.PreparePlainFromTemplate); it must
+        // leave exactly what PreparePlain writes, for every I/O: both slots start full of different stale bytes, and
+        // the template slot is reused for many offsets, buffers and user data so a field left over from the last
+        // I/O shows.
+        int sqeSize = path == IoPathKind.Passthrough ? 128 : 64;
+        using IoUring ring = Rings.Create(2, path == IoPathKind.Passthrough ? IoUringSetupFlags.Sqe128 : IoUringSetupFlags.None);
+        IoUringSqe* fromTemplate = ring.GetSqeOrThrow(), plain = ring.GetSqeOrThrow();
+        new Span<byte>(fromTemplate, sqeSize).Fill(0xA5);
+        var shape = new IoShape(path, vectored: false, fixedBuffer, registeredFile, 512);
+        Assert.Equal(sqeSize, shape.PlainTemplateSize);
+        byte* template = stackalloc byte[128];
+        new Span<byte>(template, 128).Fill(0x3C);
+        shape.PreparePlainTemplate(template, 7, write, 8192);
+        var rng = new Random(11);
+        for (int i = 0; i < 200; i++)
+        {
+            byte* buffer = (byte*)(0x7f00_0000_0000 + (long)rng.Next() * 4096);
+            ulong offset = (ulong)rng.NextInt64(0, 1L << 50) & ~511UL;
+            ulong userData = (ulong)rng.NextInt64();
+            new Span<byte>(plain, sqeSize).Fill((byte)i);
+            shape.PreparePlain(plain, 7, write, buffer, 8192, offset, userData);
+            IoShape.PreparePlainFromTemplate(fromTemplate, template, path == IoPathKind.Passthrough, buffer, offset, userData);
+            Assert.Equal(new Span<byte>(plain, sqeSize).ToArray(), new Span<byte>(fromTemplate, sqeSize).ToArray());
+        }
+    }
+
     private static readonly Lazy<bool> SocketsTakeUringCmd = new(() =>
     {
         // Asked of the kernel, not inferred from its version: an empty UDP socket answers 0 where sockets

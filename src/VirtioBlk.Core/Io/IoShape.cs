@@ -105,6 +105,44 @@ public readonly unsafe struct IoShape
         Sqe.PrepRwWithFlags(sqe, (IoUringOp)(write ? _writeOp : _readOp), _sqeFlags, fd, (ulong)buffer, (uint)length, byteOffset, userData);
     }
 
+    /// <summary>
+    /// Bytes a template made by <see cref="PreparePlainTemplate"/> takes: the ring's SQE size, 128 for a passthrough
+    /// shape (<see cref="RingFlags"/>), else 64.
+    /// </summary>
+    internal int PlainTemplateSize => _plainCommand ? 128 : 64;
+
+    /// <summary>
+    /// A plain I/O's SQE with everything but its buffer, offset and user data, made once by <see cref="PreparePlain"/>
+    /// itself, so that a loop can write each SQE as a copy and three stores (<see cref="PreparePlainFromTemplate"/>).
+    /// <paramref name="template"/> holds <see cref="PlainTemplateSize"/> bytes.
+    /// </summary>
+    internal void PreparePlainTemplate(byte* template, int fd, bool write, int length)
+        => PreparePlain((IoUringSqe*)template, fd, write, null, length, 0, 0);
+
+    /// <summary>
+    /// What <see cref="PreparePlain"/> writes, from a template of this shape (<see cref="PreparePlainTemplate"/>, same fd,
+    /// direction and length): a copy of constant size and the three per-I/O fields. <paramref name="command"/> must be
+    /// this shape's path (a constant in the caller's compiled loop, so the copy's size is one too); a test compares the
+    /// two byte for byte.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PreparePlainFromTemplate(IoUringSqe* sqe, byte* template, bool command, byte* buffer, ulong byteOffset, ulong userData)
+    {
+        if (command)
+        {
+            Unsafe.CopyBlockUnaligned(sqe, template, 128);
+            Sqe.PatchVirtioBlkCmd128(sqe, byteOffset >> VirtioBlkConstants.SectorShift, (ulong)buffer, userData);
+        }
+        else
+        {
+            Unsafe.CopyBlockUnaligned(sqe, template, 64);
+            Sqe.PatchRw(sqe, (ulong)buffer, byteOffset, userData);
+        }
+    }
+
+    /// <summary>Whether a plain shape is a passthrough command (128-byte SQE) rather than a block read or write.</summary>
+    internal bool PlainCommand => _plainCommand;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNeedsSqe128(int sqeSize) => throw new ArgumentException(
         $"A passthrough command needs a ring with 128-byte SQEs (IORING_SETUP_SQE128, see RingFlags); this ring's are {sqeSize} bytes.", nameof(sqeSize));

@@ -106,6 +106,29 @@ public static unsafe class Sqe
         Unsafe.WriteUnaligned(p + 120, 0UL);
     }
 
+    /// <summary>
+    /// The per-I/O fields of an SQE made by <see cref="PrepRwWithFlags"/>: offset, address and user data, for a loop
+    /// that copies the rest from a template made once (see IoShape.PreparePlainTemplate).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PatchRw(IoUringSqe* sqe, ulong addr, ulong offset, ulong userData)
+    {
+        byte* p = (byte*)sqe;
+        Unsafe.WriteUnaligned(p + 8, offset);
+        Unsafe.WriteUnaligned(p + 16, addr);
+        Unsafe.WriteUnaligned(p + 32, userData);
+    }
+
+    /// <summary>The per-I/O fields of an SQE made by <see cref="PrepVirtioBlkCmd128"/>: user data, sector and data address.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PatchVirtioBlkCmd128(IoUringSqe* sqe, ulong sector, ulong data, ulong userData)
+    {
+        byte* p = (byte*)sqe;
+        Unsafe.WriteUnaligned(p + 32, userData);
+        Unsafe.WriteUnaligned(p + 56, sector);
+        Unsafe.WriteUnaligned(p + 64, data);
+    }
+
     /// <summary>URING_CMD on a registered buffer: IORING_URING_CMD_FIXED in uring_cmd_flags and its index in buf_index.</summary>
     public static void PrepUringCmdFixed(IoUringSqe* sqe, int sqeSize, int fd, uint cmdOp, ReadOnlySpan<byte> payload, ushort bufIndex, ulong userData)
     {
