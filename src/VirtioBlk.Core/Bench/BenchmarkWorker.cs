@@ -66,12 +66,12 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
     private readonly IoVec* _iovecBase;
     private readonly int _sqeSize;
 
-    // A plain fresh I/O's SQE, read and write, all but its buffer, offset and user data (IoShape.PreparePlainTemplate):
-    // copied per I/O instead of built from the shape's fields (~10 fewer instructions per I/O). Not memory the kernel
-    // sees; on the pinned heap so its address holds.
+    // A plain fresh I/O's SQE, the read's then (TemplateStride on) the write's, all but its buffer, offset and user
+    // data (IoShape.PreparePlainTemplate): copied per I/O instead of built from the shape's fields. Not memory the
+    // kernel sees; on the pinned heap so its address holds.
+    private const int TemplateStride = 128;
     private readonly byte[] _sqeTemplates;
-    private readonly byte* _readTemplate;
-    private readonly byte* _writeTemplate;
+    private readonly byte* _templates;
     private ulong _rng;
     private ulong _seq;
     private ulong _pass;
@@ -142,13 +142,12 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             _bufferBase = _buffers.Pointer;
             _iovecBase = _iovecs is null ? null : (IoVec*)_iovecs.Pointer;
             _sqeSize = _ring.SqeSize;
-            _sqeTemplates = GC.AllocateArray<byte>(2 * 128, pinned: true);
-            _readTemplate = (byte*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_sqeTemplates));
-            _writeTemplate = _readTemplate + 128;
+            _sqeTemplates = GC.AllocateArray<byte>(2 * TemplateStride, pinned: true);
+            _templates = (byte*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_sqeTemplates));
             if (_shape.IsPlain)
             {
-                _shape.PreparePlainTemplate(_readTemplate, _sqeFd, write: false, _bs);
-                _shape.PreparePlainTemplate(_writeTemplate, _sqeFd, write: true, _bs);
+                _shape.PreparePlainTemplate(_templates, _sqeFd, write: false, _bs);
+                _shape.PreparePlainTemplate(_templates + TemplateStride, _sqeFd, write: true, _bs);
             }
         }
         catch
@@ -488,7 +487,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         int[] freeSlots = _freeSlots;
         byte* bufferBase = _bufferBase;
         IoVec* iovecBase = _iovecBase;
-        byte* readTemplate = _readTemplate, writeTemplate = _writeTemplate;
+        byte* templates = _templates;
         int bs = _bs, sqeSize = _sqeSize, sqeFd = _sqeFd;
         ulong rangeStart = _rangeStart, rangeBlocks = _rangeBlocks, blockBytes = (uint)bs; // unsigned: no sign extensions per I/O
         bool checks = !plain && _checks;
@@ -539,7 +538,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
             if (plain)
             {
-                IoShape.PreparePlainFromTemplate(sqes.UncheckedAt(i), write ? writeTemplate : readTemplate, command, buf, offset, (uint)slot);
+                IoShape.PreparePlainFromTemplate(sqes.UncheckedAt(i), templates + (write ? TemplateStride : 0), command, buf, offset, (uint)slot);
             }
             else
             {
@@ -588,7 +587,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
                 freeSlots[free++] = slot;
                 if (c.Res != ok)
                 {
-                    if (Errors++ == 0) FirstError = c.Res;
+                    CountFailure(c.Res);
                     lastBad = c.Res;
                     good--;
                 }
@@ -596,7 +595,7 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
             }
             if (c.Res != ok) // _shape.Succeeded(c.Res, bs), with the answer it wants looked up once
             {
-                if (Errors++ == 0) FirstError = c.Res;
+                CountFailure(c.Res);
                 lastBad = c.Res;
                 freeSlots[free++] = slot;
                 continue;
@@ -619,6 +618,13 @@ internal sealed unsafe class BenchmarkWorker : IDisposable
         // Judged after the loop, which stays free of calls: after a removal every I/O fails the same way.
         if (lastBad != ok && !SawNoDevice) SawNoDevice = _shape.IsNoDevice(lastBad);
         return good;
+    }
+
+    /// <summary>A failed completion: counted, and the first one's result kept for the error record.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountFailure(int res)
+    {
+        if (Errors++ == 0) FirstError = res;
     }
 
     /// <summary>Prepares queued read-backs of verified writes, up to a submit batch; returns how many.</summary>
